@@ -1,0 +1,317 @@
+"""The supervisor of the model workers: start lazily, feed one frame at a time, restart, recycle.
+
+Lives in the server process and never imports mediapipe or cv2. Each worker is a child
+process (``python -m server.model.worker``) that the pool owns: it is started on the first
+frame (so an idle server stays small), sent one request at a time under a lock (a worker is
+single-threaded; the lock is also the only queue, and its waiters are bounded by the server's
+connection cap), killed and replaced when it dies, hangs or answers garbage (the frame in
+flight gets ``model_unavailable``, the next one a fresh worker), and recycled between frames
+when it passes an RSS watermark or a frame count. Sessions stick to one worker so tracking
+state stays where it was built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from server.config import Config
+from server.errors import InternalError, ModelUnavailable, error_from_code
+from server.landmarks import FrameResult, Hand, Handedness
+from server.model.protocol import PREFIX, ProtocolError, decode_header, decode_prefix, encode_message
+
+log = logging.getLogger(__name__)
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Called with the reason ("crash", "timeout", "protocol", "rss", "frames") on every restart.
+RestartHook = Callable[[str], None]
+
+
+def _hands_from_reply(items: list[dict[str, Any]]) -> tuple[Hand, ...]:
+    return tuple(
+        Hand(
+            handedness=Handedness(item["handedness"]),
+            score=float(item["score"]),
+            landmarks=tuple((float(x), float(y), float(z)) for x, y, z in item["landmarks"]),
+            world_landmarks=tuple((float(x), float(y), float(z)) for x, y, z in item["world_landmarks"]),
+        )
+        for item in items
+    )
+
+
+class WorkerHandle:
+    """One worker process and the lock that keeps it to one request at a time."""
+
+    def __init__(self, index: int, config: Config, on_restart: RestartHook) -> None:
+        self.index = index
+        self._config = config
+        self._on_restart = on_restart
+        self._lock = asyncio.Lock()
+        self._process: asyncio.subprocess.Process | None = None
+        self._ids = itertools.count(1)
+        self.loaded = False
+        self.frames_since_start = 0
+        self.sessions: set[str] = set()
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def _init_message(self) -> bytes:
+        model, frames = self._config.model, self._config.frames
+        return encode_message(
+            {
+                "op": "init",
+                "engine": model.engine,
+                "complexity": model.complexity,
+                "max_hands": model.max_hands,
+                "min_detection_confidence": model.min_detection_confidence,
+                "min_tracking_confidence": model.min_tracking_confidence,
+                "tracking_sessions": model.tracking_sessions,
+                "max_bytes": frames.max_bytes,
+                "limits": {
+                    "max_pixels": frames.max_pixels,
+                    "max_side_px": frames.max_side_px,
+                    "fit_width_px": frames.fit_width_px,
+                    "fit_height_px": frames.fit_height_px,
+                },
+            }
+        )
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        env = dict(os.environ)
+        # Decoded frames must never be bigger than the header check allows; cv2 reads this
+        # once, at import, so it is set before the worker imports cv2.
+        frames = self._config.frames
+        env["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(frames.max_pixels)
+        env.setdefault("MALLOC_ARENA_MAX", "2")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.model.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=_PROJECT_ROOT,
+            env=env,
+        )
+        assert process.stdin is not None
+        process.stdin.write(self._init_message())
+        await process.stdin.drain()
+        self._process = process
+        self.loaded = False
+        self.frames_since_start = 0
+        log.info("model worker %d started (pid %d)", self.index, process.pid)
+        return process
+
+    async def _stop(self, reason: str, *, graceful: bool) -> None:
+        process, self._process = self._process, None
+        self.loaded = False
+        if process is None:
+            return
+        if graceful and process.stdin is not None:
+            process.stdin.close()
+            try:
+                async with asyncio.timeout(5):
+                    await process.wait()
+            except TimeoutError:
+                graceful = False
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        if reason != "shutdown":
+            self._on_restart(reason)
+            log.warning("model worker %d (pid %d) replaced: %s", self.index, process.pid, reason)
+
+    async def _read_reply(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert process.stdout is not None
+        prefix = await process.stdout.readexactly(PREFIX.size)
+        header_len, body_len = decode_prefix(prefix, 0)
+        return decode_header(await process.stdout.readexactly(header_len))
+
+    async def request(self, header: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
+        """Send one request and await its reply, restarting the worker on any failure.
+
+        The exchange is shielded: a caller cancelled mid-frame (its client left) must not leave
+        an unread reply in the pipe, which would hand it to the next request.
+
+        Raises:
+            ModelUnavailable: the worker died, hung or broke the protocol on this request.
+        """
+        return await asyncio.shield(self._exchange(header, body))
+
+    async def _exchange(self, header: dict[str, Any], body: bytes) -> dict[str, Any]:
+        async with self._lock:
+            process = self._process
+            if process is None or process.returncode is not None:
+                if process is not None:
+                    await self._stop("crash", graceful=False)
+                process = await self._start()
+            model = self._config.model
+            timeout_s = model.frame_timeout_s if self.loaded else model.start_timeout_s
+            request_id = next(self._ids)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    assert process.stdin is not None
+                    process.stdin.write(encode_message({**header, "id": request_id}, body))
+                    await process.stdin.drain()
+                    reply = await self._read_reply(process)
+                if reply.get("id") != request_id:
+                    raise ProtocolError(f"reply to request {reply.get('id')}, expected {request_id}")
+            except TimeoutError:
+                await self._stop("timeout", graceful=False)
+                raise ModelUnavailable(
+                    f"the model did not answer within {timeout_s:g} s; a fresh worker takes the next frame"
+                ) from None
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                await self._stop("crash", graceful=False)
+                raise ModelUnavailable(
+                    "the model worker stopped while processing this frame; a fresh one takes the next frame"
+                ) from exc
+            except ProtocolError as exc:
+                log.error("model worker %d broke the protocol: %s", self.index, exc)
+                await self._stop("protocol", graceful=False)
+                raise ModelUnavailable("the model worker answered garbage; it has been replaced") from exc
+            self.loaded = True
+            if header.get("op") == "frame":
+                self.frames_since_start += 1
+                await self._recycle_if_due(process)
+            return reply
+
+    async def _recycle_if_due(self, process: asyncio.subprocess.Process) -> None:
+        """Replace the worker between frames when it has grown or served its count."""
+        model = self._config.model
+        if model.recycle_after_frames and self.frames_since_start >= model.recycle_after_frames:
+            await self._stop("frames", graceful=True)
+            return
+        if model.recycle_rss_mb:
+            try:
+                rss_mb = psutil.Process(process.pid).memory_info().rss / 2**20
+            except psutil.Error:
+                return
+            if rss_mb > model.recycle_rss_mb:
+                await self._stop("rss", graceful=True)
+
+    async def end_session(self, session: str) -> None:
+        self.sessions.discard(session)
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None:
+            return
+        async with self._lock:
+            if self._process is process and process.stdin is not None and not process.stdin.is_closing():
+                with contextlib.suppress(ConnectionError):
+                    process.stdin.write(encode_message({"op": "end", "session": session}))
+                    await process.stdin.drain()
+
+    async def kill_for_test(self) -> None:
+        """Kill the process without telling the pool, as a native crash would."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._stop("shutdown", graceful=True)
+
+
+class ModelPool:
+    """Every model worker of the server, and which session goes to which.
+
+    Args:
+        config: the whole configuration (model and frame limits are used).
+        on_restart: called with the reason on each worker replacement (metrics).
+    """
+
+    def __init__(self, config: Config, on_restart: RestartHook | None = None) -> None:
+        self._config = config
+        self.restarts = 0
+        self._hook = on_restart
+        self.workers = [WorkerHandle(i, config, self._restarted) for i in range(config.model.workers)]
+        self._by_session: dict[str, WorkerHandle] = {}
+        self._round_robin = itertools.cycle(self.workers)
+
+    def _restarted(self, reason: str) -> None:
+        self.restarts += 1
+        if self._hook is not None:
+            self._hook(reason)
+
+    @property
+    def model_loaded(self) -> bool:
+        return any(worker.loaded for worker in self.workers)
+
+    def pids(self) -> list[int]:
+        return [pid for worker in self.workers if (pid := worker.pid) is not None]
+
+    def _worker_for(self, session: str | None) -> WorkerHandle:
+        if session is None:
+            idle = [worker for worker in self.workers if not worker.busy]
+            return idle[0] if idle else next(self._round_robin)
+        worker = self._by_session.get(session)
+        if worker is None:
+            worker = min(self.workers, key=lambda w: len(w.sessions))
+            worker.sessions.add(session)
+            self._by_session[session] = worker
+        return worker
+
+    async def infer(self, data: bytes, *, session: str | None, mirrored: bool) -> FrameResult:
+        """Decode and run the hand model on one encoded frame.
+
+        Args:
+            data: the encoded image (already within the size limit).
+            session: the tracking session, or ``None`` for detection from scratch.
+            mirrored: the client sends selfie-view frames (changes handedness only).
+
+        Raises:
+            SignwireError: the frame was refused (bad image, too large) or the model failed.
+        """
+        worker = self._worker_for(session)
+        reply = await worker.request(
+            {"op": "frame", "session": session, "mirrored": mirrored}, data
+        )
+        if not reply.get("ok"):
+            raise error_from_code(str(reply.get("code")), str(reply.get("message")))
+        try:
+            return FrameResult(
+                width=int(reply["width"]),
+                height=int(reply["height"]),
+                hands=_hands_from_reply(reply["hands"]),
+                decode_ms=float(reply["decode_ms"]),
+                inference_ms=float(reply["inference_ms"]),
+                tracked=bool(reply["tracked"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InternalError("the model worker's reply was malformed") from exc
+
+    async def load(self) -> None:
+        """Start every worker and load its model now rather than on the first frame."""
+        await asyncio.gather(*(worker.request({"op": "load"}) for worker in self.workers))
+
+    async def end_session(self, session: str) -> None:
+        """Forget a session's tracking state on its worker."""
+        worker = self._by_session.pop(session, None)
+        if worker is not None:
+            await worker.end_session(session)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(worker.close() for worker in self.workers))
+
+
+def replace_config(config: Config, **model_overrides: Any) -> Config:
+    """A copy of ``config`` with some ``[model]`` keys changed (tests, benchmarks)."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, **model_overrides))
