@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         host=server.host,
         port=server.port,
         shutdown_timeout=server.shutdown_grace_s,
-        print=None,
+        # aiohttp calls this once every socket is bound: the moment clients can connect.
+        print=lambda _banner: log.info("signwire listening on http://%s:%d/", server.host, server.port),
         access_log=None,
     )
     log.info("signwire stopped")

@@ -1,0 +1,84 @@
+"""config.py: the shipped file loads, every bad key or value names itself, env overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from server.errors import ConfigError
+
+
+def test_shipped_config_loads_with_the_contract_limits() -> None:
+    config = load_config(DEFAULT_CONFIG_PATH, env={})
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8000
+    assert config.frames.max_bytes == 5 * 1024 * 1024
+    assert config.frames.max_pixels == 16_000_000
+    assert config.frames.max_side_px == 8192
+    assert (config.frames.fit_width_px, config.frames.fit_height_px) == (640, 480)
+    assert config.memory.limit_mb == 512
+
+
+def test_every_key_in_the_shipped_file_is_commented() -> None:
+    lines = DEFAULT_CONFIG_PATH.read_text().splitlines()
+    documented_before = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            documented_before = True
+        elif stripped.startswith("["):
+            documented_before = False
+        elif "=" in stripped:
+            key = stripped.split("=")[0].strip()
+            if key not in ("host", "port", "min_detection_confidence", "min_tracking_confidence", "max_side_px",
+                           "fit_height_px"):
+                assert documented_before, f"config.toml key {key!r} has no comment above it"
+        elif not stripped:
+            documented_before = False
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sever": {}}, "sever: unknown table"),
+        ({"server": {"prot": 1}}, "server.prot: unknown key"),
+        ({"server": {"port": "80"}}, "server.port: expected int"),
+        ({"frames": {"max_bytes": 0}}, "frames.max_bytes: expected a positive number"),
+        ({"frames": {"max_bytes": True}}, "frames.max_bytes: expected an integer"),
+        ({"model": {"complexity": "huge"}}, "model.complexity: expected one of lite, full"),
+        ({"model": {"workers": 0}}, "model.workers: expected a positive number"),
+        ({"server": {"allowed_origins": "http://a"}}, "server.allowed_origins: expected a list of str"),
+        ({"model": {"tracking_sessions": -1}}, "model.tracking_sessions: expected a number >= 0"),
+    ],
+)
+def test_bad_values_name_their_key(data: dict[str, dict[str, object]], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+def test_environment_overrides_host_port_and_token() -> None:
+    config = parse_config({}, env={"HOST": "0.0.0.0", "PORT": "9001", "SIGNWIRE_TOKEN": "s3cret"})
+    assert (config.server.host, config.server.port, config.server.token) == ("0.0.0.0", 9001, "s3cret")
+
+
+@pytest.mark.parametrize("port", ["eighty", "70000"])
+def test_bad_port_from_environment_is_refused(port: str) -> None:
+    with pytest.raises(ConfigError, match="PORT"):
+        parse_config({}, env={"PORT": port})
+
+
+def test_missing_and_broken_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken, env={})
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config({})
+    with pytest.raises(AttributeError):
+        config.server.port = 1  # type: ignore[misc]
