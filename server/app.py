@@ -53,9 +53,7 @@ def create_app(
     app[keys.METRICS] = metrics
     app[keys.SOCKETS] = set()
     # Every connection holds at most two frames (one being answered, one waiting).
-    app[keys.BUDGET] = FrameBudget(
-        max_bytes=frames.max_pending_bytes, max_frames=2 * config.server.max_connections
-    )
+    app[keys.BUDGET] = FrameBudget(max_bytes=frames.max_pending_bytes, max_frames=2 * config.server.max_connections)
 
     async def model_ctx(app: web.Application) -> AsyncIterator[None]:
         owned = model is None
@@ -86,7 +84,8 @@ def create_app(
         opened.close()
 
     async def close_sockets(app: web.Application) -> None:
-        for ws in list(app[keys.SOCKETS]):
+        sockets: set[web.WebSocketResponse] = app[keys.SOCKETS]
+        for ws in list(sockets):
             with contextlib.suppress(ConnectionError):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 

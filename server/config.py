@@ -30,11 +30,16 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_connections: int = 64
+    max_connections_per_ip: int = 32
+    max_frames_per_s_per_ip: float = 60.0
     allowed_origins: tuple[str, ...] = ()
     allow_localhost_origins: bool = True
     token: str = ""
     ws_heartbeat_s: float = 20.0
     ws_idle_timeout_s: float = 120.0
+    ws_send_timeout_s: float = 10.0
+    http_idle_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
     shutdown_grace_s: float = 5.0
 
 
@@ -85,6 +90,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 _POSITIVE = {
     "server.max_connections",
+    "server.max_connections_per_ip",
+    "server.http_idle_timeout_s",
     "frames.max_bytes",
     "frames.max_pixels",
     "frames.max_side_px",
@@ -126,9 +133,9 @@ def _build(section: str, cls: type[Any], table: Mapping[str, object]) -> Any:
     if unknown:
         raise ConfigError(f"{section}.{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
     values: dict[str, object] = {}
-    for name, value in table.items():
+    for name, raw in table.items():
         key = f"{section}.{name}"
-        value = _coerce(key, value, hints[name])
+        value = _coerce(key, raw, hints[name])
         if key in _CHOICES and value not in _CHOICES[key]:
             raise ConfigError(f"{key}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
         if key in _POSITIVE and isinstance(value, (int, float)) and value <= 0:
@@ -155,9 +162,7 @@ def parse_config(data: Mapping[str, object], env: Mapping[str, str] | None = Non
     Raises:
         ConfigError: an unknown table or key, or a value of the wrong type or range.
     """
-    sections: dict[str, type[Any]] = {
-        f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
-    }
+    sections: dict[str, type[Any]] = {f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)}
     unknown = sorted(set(data) - set(sections))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown table (known: {', '.join(sorted(sections))})")

@@ -212,9 +212,7 @@ def parse_session(obj: dict[str, Any]) -> str | None:
 
 
 def check_session_id(session: object) -> str:
-    if not isinstance(session, str) or not 1 <= len(session) <= 64 or not all(
-        33 <= ord(c) <= 126 for c in session
-    ):
+    if not isinstance(session, str) or not 1 <= len(session) <= 64 or not all(33 <= ord(c) <= 126 for c in session):
         raise BadRequest(f"session: expected 1-64 printable ASCII characters, got {_preview(session)}")
     return session
 

@@ -97,9 +97,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.started_at = time.monotonic()
         self.roles = RolesSource()
-        self.frames = Counter(
-            "signwire_frames", "Frames answered with a result", ["transport"], registry=self.registry
-        )
+        self.frames = Counter("signwire_frames", "Frames answered with a result", ["transport"], registry=self.registry)
         self.errors = Counter(
             "signwire_errors", "Errors answered, by contract code", ["transport", "code"], registry=self.registry
         )
@@ -116,9 +114,7 @@ class Metrics:
         self.restarts = Counter(
             "signwire_worker_restarts", "Model worker replacements, by reason", ["reason"], registry=self.registry
         )
-        self.connections = Gauge(
-            "signwire_websocket_connections", "Open WebSocket connections", registry=self.registry
-        )
+        self.connections = Gauge("signwire_websocket_connections", "Open WebSocket connections", registry=self.registry)
         self.in_flight = Gauge(
             "signwire_frames_in_flight", "Frames handed to the model and not yet answered", registry=self.registry
         )

@@ -120,6 +120,7 @@ def start_server(toml: str = "", env: dict[str, str] | None = None, ready_timeou
                 log.flush()
                 if b"signwire listening on" in line:
                     listening.set()
+        process.stdout.close()
         listening.set()  # the child exited: wake the waiter, which checks why
 
     threading.Thread(target=copy_output, name=f"server-log-{port}", daemon=True).start()

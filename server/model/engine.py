@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,12 @@ class RawHand:
 
     label: str
     score: float
-    landmarks: np.ndarray
-    world_landmarks: np.ndarray
+    landmarks: npt.NDArray[np.float32]
+    world_landmarks: npt.NDArray[np.float32]
 
 
 class HandEngine(Protocol):
-    def process(self, rgb: np.ndarray, session: str | None) -> tuple[list[RawHand], bool]:
+    def process(self, rgb: npt.NDArray[np.uint8], session: str | None) -> tuple[list[RawHand], bool]:
         """Find hands in one frame.
 
         Args:

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from server.model.engine import RawHand
 from server.model.files import describe, hand_model_paths
@@ -86,7 +87,7 @@ class MediaPipeEngine:
         """Build the image-mode graph now (the first frame would otherwise pay for it)."""
         self._graph_for(None)
 
-    def process(self, rgb: np.ndarray, session: str | None) -> tuple[list[RawHand], bool]:
+    def process(self, rgb: npt.NDArray[np.uint8], session: str | None) -> tuple[list[RawHand], bool]:
         graph, tracked = self._graph_for(session)
         result = graph.process(rgb)
         hands: list[RawHand] = []
@@ -99,12 +100,8 @@ class MediaPipeEngine:
                 RawHand(
                     label=str(category.label),
                     score=float(category.score),
-                    landmarks=np.array(
-                        [(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32
-                    ),
-                    world_landmarks=np.array(
-                        [(p.x, p.y, p.z) for p in world_landmarks.landmark], dtype=np.float32
-                    ),
+                    landmarks=np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32),
+                    world_landmarks=np.array([(p.x, p.y, p.z) for p in world_landmarks.landmark], dtype=np.float32),
                 )
             )
         return hands, tracked

@@ -143,7 +143,7 @@ class WorkerHandle:
     async def _read_reply(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
         assert process.stdout is not None
         prefix = await process.stdout.readexactly(PREFIX.size)
-        header_len, body_len = decode_prefix(prefix, 0)
+        header_len, _body_len = decode_prefix(prefix, 0)
         return decode_header(await process.stdout.readexactly(header_len))
 
     async def request(self, header: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
@@ -281,9 +281,7 @@ class ModelPool:
             SignwireError: the frame was refused (bad image, too large) or the model failed.
         """
         worker = self._worker_for(session)
-        reply = await worker.request(
-            {"op": "frame", "session": session, "mirrored": mirrored}, data
-        )
+        reply = await worker.request({"op": "frame", "session": session, "mirrored": mirrored}, data)
         if not reply.get("ok"):
             raise error_from_code(str(reply.get("code")), str(reply.get("message")))
         try:

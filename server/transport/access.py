@@ -43,8 +43,10 @@ def check_origin(
             host = parts.hostname
         except ValueError:
             host = None
-        if parts.scheme in ("http", "https") and host is not None and (
-            host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS
+        if (
+            parts.scheme in ("http", "https")
+            and host is not None
+            and (host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS)
         ):
             return
     raise Forbidden(f"origin {origin[:100]!r} is not allowed to use this server")

@@ -76,13 +76,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPMethodNotAllowed as exc:
         metrics.observe_error("http", BadRequest.code)
         response = error_response(
-            BadRequest(f"{request.method} is not allowed on {request.path[:200]}; use {', '.join(sorted(exc.allowed_methods))}")
+            BadRequest(
+                f"{request.method} is not allowed on {request.path[:200]}; use {', '.join(sorted(exc.allowed_methods))}"
+            )
         )
         response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         return response
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         metrics.observe_error("http", FrameTooLarge.code)
-        return error_response(FrameTooLarge(f"the body is larger than the limit of {exc.max_size} bytes"))
+        return error_response(FrameTooLarge("the body is larger than the server accepts"))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -125,9 +127,7 @@ async def read_frame_body(request: web.Request) -> bytes:
     if request.content_type == "multipart/form-data":
         envelope_limit = frames.max_bytes + frames.multipart_overhead_bytes
         if request.content_length is not None and request.content_length > envelope_limit:
-            raise FrameTooLarge(
-                f"the multipart body is {request.content_length} bytes; the limit is {envelope_limit}"
-            )
+            raise FrameTooLarge(f"the multipart body is {request.content_length} bytes; the limit is {envelope_limit}")
         try:
             reader = await request.multipart()
             other_bytes = 0
@@ -139,9 +139,7 @@ async def read_frame_body(request: web.Request) -> bytes:
                 other = await read_limited(part.read_chunk, frames.multipart_overhead_bytes, "a form field")
                 other_bytes += len(other)
                 if other_bytes > frames.multipart_overhead_bytes:
-                    raise FrameTooLarge(
-                        f"the form fields besides 'frame' pass {frames.multipart_overhead_bytes} bytes"
-                    )
+                    raise FrameTooLarge(f"the form fields besides 'frame' pass {frames.multipart_overhead_bytes} bytes")
         except (ValueError, AssertionError, RuntimeError) as exc:
             raise BadRequest(f"the multipart body could not be read: {exc}") from None
         raise BadRequest("the multipart body has no field named 'frame'")

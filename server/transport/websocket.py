@@ -114,7 +114,9 @@ async def _answer_frames(conn: Connection, sign_session: keys.SignSession) -> No
             log.exception("ws %s: unexpected failure on frame %d", conn.short_id, item.seq)
             metrics.observe_error("ws", InternalError.code)
             message = {
-                **messages.encode_error(InternalError("the server failed on this frame"), seq=item.seq, include_seq=True),
+                **messages.encode_error(
+                    InternalError("the server failed on this frame"), seq=item.seq, include_seq=True
+                ),
                 "dropped": dropped,
             }
         finally:
