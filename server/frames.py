@@ -185,8 +185,7 @@ def _decode_plain_jpeg(data: bytes, stored_size: tuple[int, int], stored_target:
     bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None or bgr.size == 0:
         raise BadImage("the JPEG could not be decoded")
-    rgb: npt.NDArray[np.uint8] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return rgb
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
 def _decode_with_pillow(image: Image.Image, fmt: ImageFormat, stored_target: tuple[int, int]) -> npt.NDArray[np.uint8]:

@@ -32,8 +32,14 @@ def test_every_key_in_the_shipped_file_is_commented() -> None:
             documented_before = False
         elif "=" in stripped:
             key = stripped.split("=")[0].strip()
-            if key not in ("host", "port", "min_detection_confidence", "min_tracking_confidence", "max_side_px",
-                           "fit_height_px"):
+            if key not in (
+                "host",
+                "port",
+                "min_detection_confidence",
+                "min_tracking_confidence",
+                "max_side_px",
+                "fit_height_px",
+            ):
                 assert documented_before, f"config.toml key {key!r} has no comment above it"
         elif not stripped:
             documented_before = False

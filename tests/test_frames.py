@@ -56,7 +56,13 @@ def test_sniff_names_the_format_from_the_bytes(data: bytes, fmt: ImageFormat) ->
 
 @pytest.mark.parametrize(
     "data",
-    [b"GIF89a\x01\x00\x01\x00", b"BM\x00\x00", b"<svg xmlns='http://www.w3.org/2000/svg'/>", b"<html></html>", b"\x00" * 16],
+    [
+        b"GIF89a\x01\x00\x01\x00",
+        b"BM\x00\x00",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"<html></html>",
+        b"\x00" * 16,
+    ],
 )
 def test_sniff_refuses_other_formats(data: bytes) -> None:
     with pytest.raises(UnsupportedMediaType):
@@ -129,9 +135,15 @@ def test_exif_orientation_matches_pillow(orientation: int, fmt: str) -> None:
 def test_apply_orientation_matches_pillow_exactly(orientation: int) -> None:
     rgb = np.asarray(quadrants(6, 4)).copy()
     rgb[0, 0] = (1, 2, 3)  # a marker pixel
-    ops = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-           8: Image.Transpose.ROTATE_90}
+    ops = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
     image = Image.fromarray(rgb)
     expected = np.asarray(image.transpose(ops[orientation]) if orientation in ops else image)
     assert np.array_equal(apply_orientation(rgb, orientation), expected)
@@ -161,7 +173,9 @@ def test_cmyk_jpeg_becomes_rgb() -> None:
     frame = decode_frame(encode(cmyk, "JPEG", quality=95))
     assert frame.rgb.shape == (32, 32, 3)
     r, g, b = frame.rgb[16, 16].tolist()
-    assert r > 200 and g < 60 and b < 60
+    assert r > 200
+    assert g < 60
+    assert b < 60
 
 
 def test_transparent_pixels_become_white() -> None:

@@ -62,7 +62,9 @@ def test_mediapipe_is_imported_only_inside_a_function() -> None:
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = {a.name for a in node.names} if isinstance(node, ast.Import) else {node.module or ""}
-                assert not any(n.split(".")[0] == "mediapipe" for n in names), f"{path} imports mediapipe at module level"
+                assert not any(n.split(".")[0] == "mediapipe" for n in names), (
+                    f"{path} imports mediapipe at module level"
+                )
 
 
 def test_cv2_is_the_headless_build() -> None:
