@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from server.model.engine import RawHand
 from server.model.litert.engine import LiteRTEngine
-from server.model.litert.types import RawHand
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 PHOTO_DIRS = ("hands", "no_hands", "hard_cases")

@@ -11,12 +11,14 @@ graph node its constants come from:
 - ``tracking``: per-session state and when to run palm detection;
 - ``models``: the model files inside the mediapipe wheel, found without importing mediapipe.
 
+Hands are ``server.model.engine.RawHand``, the seam's own type.
+
 Nothing here imports mediapipe; LiteRT is imported only when an engine is built.
 """
 
 from __future__ import annotations
 
+from server.model.engine import RawHand
 from server.model.litert.engine import LiteRTEngine
-from server.model.litert.types import RawHand
 
 __all__ = ["LiteRTEngine", "RawHand"]

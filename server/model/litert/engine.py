@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from server.model.engine import RawHand
 from server.model.litert.anchors import generate_anchors
 from server.model.litert.geometry import (
     NormRect,
@@ -44,7 +45,6 @@ from server.model.litert.palm import (
     weighted_nms,
 )
 from server.model.litert.tracking import SessionStore
-from server.model.litert.types import RawHand
 
 logger = logging.getLogger(__name__)
 
