@@ -1,0 +1,227 @@
+"""The server end to end: memory before and after the model loads, per-stage latency, the
+WebSocket overhead over inference, throughput at 1, 8 and 32 clients, and RSS over a long run.
+
+``python -m tests.bench.bench_server [--slope-minutes 5] [--phase-seconds 20]``: starts
+``python -m server`` with the shipped config.toml (only the port changed), streams the fixture
+video as 70% JPEGs (what the page sends) over WebSockets from this process, and writes
+``results/bench_server.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import numpy as np
+import websockets
+
+from tests.bench.common import REPO, machine, percentile, video_jpegs, write_results
+from tests.conftest import ServerProcess, start_server
+
+
+async def memory(session: aiohttp.ClientSession, server: ServerProcess) -> dict[str, Any]:
+    async with session.get(f"{server.url}/api/memory") as r:
+        body: dict[str, Any] = await r.json()
+        return body
+
+
+async def client_loop(
+    url: str, frames: list[bytes], duration_s: float, fps: float | None, offset: int
+) -> dict[str, Any]:
+    """One client: closed loop (``fps`` None: send the next frame when answered) or paced at
+    ``fps`` with one frame in flight, as the page does (the next is sent when the answer has
+    arrived and the interval has passed)."""
+    round_trips: list[float] = []
+    inference: list[float] = []
+    errors: dict[str, int] = {}
+    dropped = 0
+    sent = 0
+    interval = 1.0 / fps if fps else 0.0
+    async with websockets.connect(url, max_size=None) as ws:
+        deadline = time.perf_counter() + duration_s
+        i = offset
+        next_send = time.perf_counter()
+        while time.perf_counter() < deadline:
+            now = time.perf_counter()
+            if now < next_send:
+                await asyncio.sleep(next_send - now)
+            started = time.perf_counter()
+            await ws.send(frames[i % len(frames)])
+            sent += 1
+            i += 1
+            answer = json.loads(await ws.recv())
+            round_trips.append((time.perf_counter() - started) * 1e3)
+            if answer["type"] == "result":
+                inference.append(answer["timings_ms"]["inference"])
+                dropped += answer["dropped"]
+            else:
+                errors[answer["code"]] = errors.get(answer["code"], 0) + 1
+            next_send = started + interval
+    return {"round_trips": round_trips, "inference": inference, "errors": errors, "dropped": dropped, "sent": sent}
+
+
+async def phase(url: str, frames: list[bytes], clients: int, duration_s: float, fps: float | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client_loop(url, frames, duration_s, fps, offset=17 * k) for k in range(clients)))
+    elapsed = time.perf_counter() - started
+    round_trips = [x for r in results for x in r["round_trips"]]
+    errors: dict[str, int] = {}
+    for r in results:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    return {
+        "clients": clients,
+        "mode": "closed loop" if fps is None else f"{fps:g} fps each",
+        "answered_per_s": round(len(round_trips) / elapsed, 1),
+        "round_trip_p50_ms": percentile(round_trips, 50),
+        "round_trip_p95_ms": percentile(round_trips, 95),
+        "errors": errors,
+        "frames": len(round_trips),
+    }
+
+
+async def one_client_stages(server: ServerProcess, frames: list[bytes], count: int) -> dict[str, Any]:
+    stages: dict[str, list[float]] = {"decode": [], "inference": [], "total": [], "round_trip": []}
+    async with websockets.connect(server.ws_url, max_size=None) as ws:
+        for i in range(count):
+            started = time.perf_counter()
+            await ws.send(frames[i % len(frames)])
+            answer = json.loads(await ws.recv())
+            stages["round_trip"].append((time.perf_counter() - started) * 1e3)
+            for key in ("decode", "inference", "total"):
+                stages[key].append(answer["timings_ms"][key])
+    out = {f"{k}_p50_ms": percentile(v, 50) for k, v in stages.items()}
+    out.update({f"{k}_p95_ms": percentile(v, 95) for k, v in stages.items()})
+    ratio = np.median(stages["round_trip"]) / np.median(stages["inference"])
+    out["round_trip_over_inference_p50"] = round(float(ratio), 3)
+    out["frames"] = count
+    return out
+
+
+async def rss_slope(
+    session: aiohttp.ClientSession, server: ServerProcess, frames: list[bytes], minutes: float
+) -> dict[str, Any]:
+    """8 clients at 5 fps for ``minutes``; RSS sampled every 5 s; slope by least squares."""
+    samples: list[tuple[int, float]] = []
+    load = asyncio.ensure_future(phase(server.ws_url, frames, 8, minutes * 60, 5.0))
+    while not load.done():
+        mem = await memory(session, server)
+        samples.append((mem["frames_processed"], mem["rss_mb"]))
+        await asyncio.wait({load}, timeout=5)
+    result = load.result()
+    x = np.array([s[0] for s in samples], dtype=float)
+    y = np.array([s[1] for s in samples], dtype=float)
+    # Skip the first minute's samples: allocator pools fill while the load ramps up.
+    warm = x >= x.max() * 0.2 if x.max() > 0 else np.ones_like(x, dtype=bool)
+    slope = float(np.polyfit(x[warm], y[warm], 1)[0]) * 1000 if warm.sum() >= 3 else float("nan")
+    return {
+        "minutes": minutes,
+        "frames": int(x.max()),
+        "rss_first_mb": float(y[0]),
+        "rss_last_mb": float(y[-1]),
+        "rss_peak_mb": float(y.max()),
+        "slope_mb_per_1000_frames": round(slope, 3),
+        "samples": len(samples),
+        "load": result,
+    }
+
+
+def markdown(data: dict[str, Any]) -> str:
+    m, mem, stages = data["machine"], data["memory"], data["one_client"]
+    lines = [
+        "# Server benchmark (`python -m tests.bench.bench_server`)",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}.",
+        f"Config: shipped config.toml ({data['config']}). Frames: {data['frames_source']}.",
+        "",
+        "| memory (whole process tree RSS) | MB | target |",
+        "|---|---|---|",
+        f"| before the first frame | {mem['before_first_frame_mb']} | <= 60 |",
+        f"| after the model loads | {mem['after_load_mb']} | <= 250 |",
+        "",
+        f"One client, {stages['frames']} frames, closed loop:",
+        "",
+        "| stage | p50 ms | p95 ms |",
+        "|---|---|---|",
+    ]
+    for stage in ("decode", "inference", "total", "round_trip"):
+        lines.append(f"| {stage} | {stages[f'{stage}_p50_ms']} | {stages[f'{stage}_p95_ms']} |")
+    lines += [
+        "",
+        f"WebSocket round trip / inference (medians): **{stages['round_trip_over_inference_p50']}** (target <= 1.15)",
+        "",
+        "| clients | mode | answered/s | round trip p50 ms | p95 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in data["throughput"]:
+        lines.append(
+            f"| {p['clients']} | {p['mode']} | {p['answered_per_s']} | {p['round_trip_p50_ms']} | "
+            f"{p['round_trip_p95_ms']} | {p['errors'] or 0} |"
+        )
+    s = data.get("rss_slope")
+    if s:
+        lines += [
+            "",
+            f"RSS over {s['minutes']} min at 8 clients x 5 fps ({s['frames']} frames): first {s['rss_first_mb']} MB, "
+            f"last {s['rss_last_mb']} MB, peak {s['rss_peak_mb']} MB, slope **{s['slope_mb_per_1000_frames']} MB "
+            f"per 1000 frames** (target <= 0.5).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    frames = video_jpegs()
+    toml = (REPO / "config.toml").read_text()
+    server = start_server(toml)
+    data: dict[str, Any] = {
+        "machine": machine(),
+        "config": "engine=mediapipe, complexity=lite, workers=1, tracking_sessions=0",
+        "frames_source": f"open_hand_640x360.mp4, {len(frames)} frames, JPEG q70, "
+        f"mean {int(np.mean([len(f) for f in frames]))} bytes",
+    }
+    try:
+        async with aiohttp.ClientSession() as session:
+            before = await memory(session, server)
+            async with session.post(f"{server.url}/api/frame", data=frames[0]) as r:
+                assert r.status == 200, await r.text()
+            after = await memory(session, server)
+            data["memory"] = {
+                "before_first_frame_mb": before["rss_mb"],
+                "after_load_mb": after["rss_mb"],
+                "processes_after_load": after["processes"],
+            }
+            print("memory", data["memory"], flush=True)
+            data["one_client"] = await one_client_stages(server, frames, args.frames)
+            print("one client", data["one_client"], flush=True)
+            data["throughput"] = []
+            for clients in (1, 8, 32):
+                for fps in (None, 5.0):
+                    result = await phase(server.ws_url, frames, clients, args.phase_seconds, fps)
+                    print("throughput", result, flush=True)
+                    data["throughput"].append(result)
+            if args.slope_minutes > 0:
+                data["rss_slope"] = await rss_slope(session, server, frames, args.slope_minutes)
+                print("slope", {k: v for k, v in data["rss_slope"].items() if k != "load"}, flush=True)
+            data["memory"]["after_run_mb"] = (await memory(session, server))["rss_mb"]
+    finally:
+        server.stop()
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=300, help="frames for the one-client stage timings")
+    parser.add_argument("--phase-seconds", type=float, default=20.0)
+    parser.add_argument("--slope-minutes", type=float, default=5.0)
+    args = parser.parse_args()
+    data = asyncio.run(run(args))
+    path = write_results("bench_server", data, markdown(data))
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
