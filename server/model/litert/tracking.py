@@ -38,14 +38,16 @@ class SessionState:
     def needs_detection(self, max_hands: int, detect_interval_frames: int) -> bool:
         """Whether this frame must run palm detection.
 
-        Always when nothing is tracked (the first frame, or every hand gone) or a hand was lost
-        on the last frame; never when ``max_hands`` hands are tracked; otherwise once every
-        ``detect_interval_frames`` frames, to pick up a hand that entered the view.
+        Never when ``max_hands`` hands are tracked (the graph's rule, checked first so that
+        interval 1 is exactly the graph even when a third overlapping region was dropped);
+        otherwise always when nothing is tracked (the first frame, or every hand gone) or a
+        hand was lost on the last frame, and else once every ``detect_interval_frames`` frames,
+        to pick up a hand that entered the view.
         """
-        if not self.rects or self.lost_hand:
-            return True
         if len(self.rects) >= max_hands:
             return False
+        if not self.rects or self.lost_hand:
+            return True
         return self.frames_since_detection + 1 >= detect_interval_frames
 
     def advance(self, rects: list[NormRect], *, detected: bool, lost_hand: bool) -> None:
