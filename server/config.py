@@ -63,6 +63,8 @@ class ModelConfig:
     min_tracking_confidence: float = 0.5
     workers: int = 1
     tracking_sessions: int = 0
+    detect_interval_frames: int = 1
+    threads: int = 1
     frame_timeout_s: float = 10.0
     start_timeout_s: float = 60.0
     recycle_rss_mb: int = 0
@@ -84,7 +86,7 @@ class Config:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "model.engine": ("mediapipe",),
+    "model.engine": ("mediapipe", "litert"),
     "model.complexity": ("lite", "full"),
 }
 
@@ -100,6 +102,8 @@ _POSITIVE = {
     "frames.max_pending_bytes",
     "model.max_hands",
     "model.workers",
+    "model.detect_interval_frames",
+    "model.threads",
     "model.frame_timeout_s",
     "model.start_timeout_s",
     "memory.limit_mb",

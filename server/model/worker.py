@@ -45,6 +45,8 @@ class WorkerSettings:
     tracking_sessions: int
     max_bytes: int
     limits: FrameLimits
+    detect_interval_frames: int = 1
+    threads: int = 1
 
     @classmethod
     def from_header(cls, header: dict[str, Any]) -> WorkerSettings:
@@ -67,6 +69,20 @@ def build_engine(settings: WorkerSettings) -> HandEngine:
         )
         engine.load()
         return engine
+    if settings.engine == "litert":
+        from server.model.litert import LiteRTEngine
+
+        # One set of interpreters serves every session; a session's tracking state is a few
+        # regions, so the bound is on count only (least recently used sessions are forgotten).
+        return LiteRTEngine(
+            "full" if settings.complexity == "full" else "lite",
+            max_hands=settings.max_hands,
+            min_detection_confidence=settings.min_detection_confidence,
+            min_tracking_confidence=settings.min_tracking_confidence,
+            detect_interval_frames=settings.detect_interval_frames,
+            max_sessions=max(1, settings.tracking_sessions),
+            num_threads=settings.threads,
+        )
     raise ValueError(f"unknown engine {settings.engine!r}")
 
 
@@ -132,7 +148,9 @@ class Worker:
         frame = decode_frame(body, self.settings.limits)
         decoded = time.perf_counter()
         session = header.get("session")
-        hands, tracked = self.engine().process(frame.rgb, session if isinstance(session, str) else None)
+        if not isinstance(session, str) or self.settings.tracking_sessions == 0:
+            session = None  # detection from scratch: no state to keep or to mix up
+        hands, tracked = self.engine().process(frame.rgb, session)
         done = time.perf_counter()
         mirrored = bool(header.get("mirrored", False))
         return {
