@@ -164,14 +164,19 @@ export class Connection {
     this.#setTransport(this.#reachable ? "http" : "offline");
   }
 
-  #sendOverSocket(blob) {
+  async #sendOverSocket(blob) {
+    // Sent as an ArrayBuffer, not the Blob: Chromium leaves Blob messages out of its
+    // DevTools protocol, so neither DevTools nor the e2e tests would see the frames.
+    const bytes = await blob.arrayBuffer();
+    const socket = this.#socket;
+    if (!this.#open || socket === null) return this.#sendOverHttp(blob);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         if (this.#pending?.seq === seq) this.#finishPending(false);
       }, ANSWER_TIMEOUT_MS);
       this.#pending = { seq, resolve, timer, sentAt: performance.now(), retryAfterMs: 0 };
-      this.#socket.send(blob);
+      socket.send(bytes);
     });
   }
 

@@ -61,12 +61,13 @@ const connection = new Connection({
       if (still) {
         if (stage.mode !== "still") return;
         overlay.draw(result.hands, stage.view, null);
-        byId("hands-summary").textContent = `Still image: ${result.hands.length} hand${result.hands.length === 1 ? "" : "s"} found.`;
+        readout.showStill(result);
         return;
       }
       stats.answered({ rttMs, serverMs: result.timings_ms?.total, dropped: result.dropped });
-      // An answer to a camera frame sent just before a still was picked is not drawn on it.
-      if (stage.mode === "camera") overlay.draw(result.hands, stage.view, result.seq);
+      // An answer to a camera frame sent just before a still was picked belongs to neither.
+      if (stage.mode !== "camera") return;
+      overlay.draw(result.hands, stage.view, result.seq);
       readout.update(result);
       teach.onResult(result);
     },
@@ -127,7 +128,7 @@ async function showStill(file) {
     const image = await stage.showStill(file);
     overlay.clear();
     byId("back-to-camera").hidden = false;
-    byId("hands-summary").textContent = "Still image: looking for hands…";
+    readout.showStill(null);
     const frame = await stillEncoder.encode(image, image.naturalWidth, image.naturalHeight);
     await connection.sendStill(frame.blob);
   } catch (error) {

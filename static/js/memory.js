@@ -96,8 +96,13 @@ export class MemoryPanel {
       if (index === 0) context.moveTo(x, y);
       else context.lineTo(x, y);
     });
-    if (this.#points.length === 1) context.lineTo(width, yOf(this.#points[0].rssMb));
     context.stroke();
+    // The latest reading as a dot, so even the first one shows.
+    const latest = this.#points[this.#points.length - 1];
+    context.fillStyle = "#7cc4ff";
+    context.beginPath();
+    context.arc(Math.min(xOf(latest.at), width - 4 * ratio), yOf(latest.rssMb), 3 * ratio, 0, 2 * Math.PI);
+    context.fill();
     context.fillStyle = "#b8c0cc";
     context.textAlign = "left";
     context.textBaseline = "bottom";

@@ -57,6 +57,18 @@ export class SignReadout {
     this.#previous = sign;
   }
 
+  /**
+   * Describes a still image's result instead of the camera's (no sign, no text).
+   * @param {{hands: any[]} | null} result  null while the answer is awaited
+   */
+  showStill(result) {
+    const { label, detail, hands } = this.#elements;
+    label.textContent = "";
+    detail.textContent = "";
+    const count = result?.hands.length;
+    hands.textContent = result ? `Still image: ${count} hand${count === 1 ? "" : "s"} found.` : "Still image: looking for hands…";
+  }
+
   clear() {
     this.#previous = null;
     this.#setText("");
