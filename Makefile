@@ -24,8 +24,9 @@ run: install
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "WARNING: could not install chromium; browser tests will be skipped"
 
+# PYTHONASYNCIODEBUG=1: a slow callback on the event loop is logged, in tests and in the servers they start.
 test: install browser
-	$(BIN)/python -m pytest
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check server tests
