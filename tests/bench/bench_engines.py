@@ -1,0 +1,277 @@
+"""Hand engines head to head: MediaPipe's graph vs the LiteRT engine, without the server.
+
+``python -m tests.bench.bench_engines`` writes ``results/bench_engines.json`` and
+``results/bench_engines.md``. For each engine (``server.model.hands.MediaPipeEngine``,
+``server.model.litert.LiteRTEngine``) and model complexity (lite, full), a fresh Python process
+imports only what that engine needs (as a model worker would), then measures:
+
+- RSS after the imports, after building the engine, after the benchmark frames in one session
+  at a time, and after the same engine has served 8 tracking sessions interleaved (MediaPipe
+  needs a graph per tracking session; LiteRT a few rects);
+- per-frame latency of ``engine.process`` (model and pre/post-processing, no decoding) in image
+  mode (no session) and in tracking mode (each video streamed as one session), p50/p95/mean.
+  LiteRT's tracking mode is measured with ``detect_interval_frames`` 1 (the graph's own rule)
+  and 5; its frames answered from tracking alone (landmark model only) are also reported apart.
+
+Frames: both fixture videos, fitted within 640x480 as the server fits them, stored as JPEG
+(quality 90) in a temporary folder and decoded by each child, so no child holds more than one
+frame. Benchmarks are measurements, not tests; the machine and its load average are recorded
+with the numbers, since other work on a shared box moves latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("mediapipe", "litert")
+COMPLEXITIES = ("lite", "full")
+WARMUP_FRAMES = 5
+SESSIONS = 8
+SESSION_FRAMES = 160
+
+
+# -- child: one engine in a fresh process ---------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    rss: int = psutil.Process().memory_info().rss
+    return round(rss / 2**20, 1)
+
+
+def _stats(values: list[float]) -> dict[str, float | int | None]:
+    import numpy as np
+
+    if not values:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "mean_ms": None}
+    return {
+        "n": len(values),
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p95_ms": round(float(np.percentile(values, 95)), 2),
+        "mean_ms": round(float(np.mean(values)), 2),
+    }
+
+
+def child(engine_name: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
+    """Measure one engine; import nothing the worker would not."""
+    import cv2
+    import numpy as np
+
+    out: dict[str, Any] = {"engine": engine_name, "complexity": complexity}
+    engine: Any
+    if engine_name == "mediapipe":
+        from server.model.hands import MediaPipeEngine
+
+        out["rss_mb_imported"] = _rss_mb()
+        t0 = time.perf_counter()
+        engine = MediaPipeEngine(complexity, 2, 0.5, 0.5, tracking_sessions=SESSIONS)
+        engine.load()
+    else:
+        from server.model.litert import LiteRTEngine
+
+        out["rss_mb_imported"] = _rss_mb()
+        t0 = time.perf_counter()
+        engine = LiteRTEngine(complexity, max_hands=2, detect_interval_frames=1, max_sessions=64)  # type: ignore[arg-type]
+    out["load_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    out["rss_mb_loaded"] = _rss_mb()
+    out["mediapipe_imported"] = any(m.split(".")[0] == "mediapipe" for m in sys.modules)
+
+    videos = sorted({p.name.split("_")[0] for p in frame_dir.glob("*.jpg")})
+
+    def frames(video: str) -> Any:
+        for path in sorted(frame_dir.glob(f"{video}_*.jpg")):
+            bgr = cv2.imread(str(path))
+            yield np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    first = next(frames(videos[0]))
+    for _ in range(WARMUP_FRAMES):
+        engine.process(first, None)
+
+    def timed(session_of: Any) -> tuple[list[float], list[float], int]:
+        all_ms: list[float] = []
+        tracked_ms: list[float] = []
+        hands = 0
+        for vi, video in enumerate(videos):
+            session = session_of(vi)
+            for rgb in frames(video):
+                t = time.perf_counter()
+                found, tracked = engine.process(rgb, session)
+                ms = (time.perf_counter() - t) * 1000
+                all_ms.append(ms)
+                hands += len(found)
+                if tracked and engine_name == "litert":
+                    tracked_ms.append(ms)
+            if session is not None:
+                engine.end_session(session)
+        return all_ms, tracked_ms, hands
+
+    image_ms, _, image_hands = timed(lambda vi: None)
+    out["image"] = {**_stats(image_ms), "hands": image_hands}
+    track_ms, track_only_ms, track_hands = timed(lambda vi: f"video{vi}")
+    out["tracking"] = {**_stats(track_ms), "hands": track_hands, "landmark_only": _stats(track_only_ms)}
+    gc.collect()
+    out["rss_mb_after_frames"] = _rss_mb()
+    out["frames"] = len(image_ms)
+
+    # Memory with several clients tracking at once: frames dealt round-robin to 8 sessions.
+    dealt = 0
+    while dealt < SESSION_FRAMES:
+        for video in videos:
+            for rgb in frames(video):
+                engine.process(rgb, f"client{dealt % SESSIONS}")
+                dealt += 1
+                if dealt >= SESSION_FRAMES:
+                    break
+            if dealt >= SESSION_FRAMES:
+                break
+    gc.collect()
+    out["rss_mb_after_8_sessions"] = _rss_mb()
+    for s in range(SESSIONS):
+        engine.end_session(f"client{s}")
+
+    if engine_name == "litert":
+        engine.detect_interval_frames = 5
+        ms5, only5, hands5 = timed(lambda vi: f"video{vi}")
+        out["tracking_interval5"] = {**_stats(ms5), "hands": hands5, "landmark_only": _stats(only5)}
+    engine.close()
+    return out
+
+
+# -- parent: frames, children, tables -----------------------------------------------------------------
+
+
+def write_frames(frame_dir: Path) -> list[str]:
+    import cv2
+
+    from tests.bench.common import FIXTURES
+
+    names = []
+    for vi, video in enumerate(sorted((FIXTURES / "videos").glob("*.mp4"))):
+        names.append(video.name)
+        cap = cv2.VideoCapture(str(video))
+        i = 0
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                h, w = bgr.shape[:2]
+                s = min(1.0, 640 / w, 480 / h)
+                size = (max(1, round(w * s)), max(1, round(h * s)))
+                if size != (w, h):
+                    bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+                cv2.imwrite(str(frame_dir / f"v{vi}_{i:05d}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                i += 1
+        finally:
+            cap.release()
+    return names
+
+
+def run_child(engine: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
+    from tests.bench.common import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_engines", "--child", engine, complexity, str(frame_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine}/{complexity} child failed:\n{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# Hand engines: MediaPipe graph vs LiteRT",
+        "",
+        "Written by `python -m tests.bench.bench_engines`; numbers from one run, engine level (no server).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; Python {m['python']}. "
+        f"Load average at start {report['loadavg_start']}, at end {report['loadavg_end']} "
+        "(the box is shared, so latencies are indicative).",
+        "",
+        f"Frames: {' + '.join(report['videos'])}, {report['frames']} frames fitted within 640x480; "
+        "latency is `engine.process` only (no decoding), after "
+        f"{WARMUP_FRAMES} warm-up frames; max_hands 2.",
+        "",
+        "## Latency per frame (ms)",
+        "",
+        "| engine | models | mode | p50 | p95 | mean | hands found |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        modes = [("image", r["image"]), ("tracking", r["tracking"])]
+        if "tracking_interval5" in r:
+            modes[1] = ("tracking, detect every frame below max hands (graph rule)", r["tracking"])
+            modes.append(("tracking, detect_interval_frames=5", r["tracking_interval5"]))
+            modes.append(("  frames answered by tracking alone (interval 5)", r["tracking_interval5"]["landmark_only"]))
+        for mode, s in modes:
+            hands = s.get("hands", "")
+            cells = [r["engine"], r["complexity"], mode, s["p50_ms"], s["p95_ms"], s["mean_ms"], hands]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += [
+        "",
+        "## Worker-style memory (RSS, MiB)",
+        "",
+        "A fresh process importing only what the engine needs. MediaPipe builds one image-mode graph at",
+        "load and one graph per tracking session; LiteRT keeps one pair of interpreters for all sessions.",
+        "",
+        "| engine | models | after imports | after load | after all frames (1 session at a time) "
+        f"| after {SESSIONS} tracking sessions | load ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        lines.append(
+            f"| {r['engine']} | {r['complexity']} | {r['rss_mb_imported']} | {r['rss_mb_loaded']} | "
+            f"{r['rss_mb_after_frames']} | {r['rss_mb_after_8_sessions']} | {r['load_ms']} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "COMPLEXITY", "FRAME_DIR"))
+    args = parser.parse_args(argv)
+    if args.child:
+        engine, complexity, frame_dir = args.child
+        print(json.dumps(child(engine, complexity, Path(frame_dir))))
+        return 0
+
+    from tests.bench.common import RESULTS, machine
+
+    report: dict[str, Any] = {"machine": machine(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="bench_engines_") as tmp:
+        report["videos"] = write_frames(Path(tmp))
+        runs = []
+        for engine in ENGINES:
+            for complexity in COMPLEXITIES:
+                print(f"bench_engines: {engine} {complexity}", flush=True)
+                runs.append(run_child(engine, complexity, Path(tmp)))
+    report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["frames"] = runs[0]["frames"]
+    report["runs"] = runs
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench_engines.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "bench_engines.md").write_text(markdown(report))
+    print((RESULTS / "bench_engines.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
