@@ -3,6 +3,7 @@
 // whichever is later (or later still when the server asks to hold off).
 
 export const DEFAULT_INTERVAL_MS = 200;
+const NO_FRAME_PAUSE_MS = 50;
 
 export class Pacer {
   #grab;
@@ -61,7 +62,8 @@ export class Pacer {
   async #loop(generation) {
     while (generation === this.#generation) {
       const sentAt = performance.now();
-      let holdOffMs = 0;
+      // With no frame yet (camera starting, a still on show) look again a bit later.
+      let holdOffMs = NO_FRAME_PAUSE_MS;
       try {
         const frame = await this.#grab();
         if (generation !== this.#generation) return;
@@ -80,8 +82,10 @@ export class Pacer {
    * @param {() => number} remainingMs
    */
   async #pause(remainingMs) {
-    let ms = remainingMs();
-    while (ms > 0 && this.#running) {
+    // At least one macrotask, even at interval 0: a loop of resolved promises alone would
+    // never let the browser render or handle input.
+    let ms = Math.max(0, remainingMs());
+    do {
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, ms);
         this.#wake = () => {
@@ -91,6 +95,6 @@ export class Pacer {
       });
       this.#wake = () => {};
       ms = remainingMs();
-    }
+    } while (ms > 0 && this.#running);
   }
 }

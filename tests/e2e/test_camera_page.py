@@ -117,3 +117,15 @@ def test_screenshot_of_the_page_with_a_drawn_hand(probe: PageProbe, server: Serv
     page.wait_for_function("() => document.getElementById('pause').getAttribute('aria-pressed') === 'true'")
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS / "page_screenshot.png"))
+
+
+def test_interval_zero_sends_as_soon_as_each_answer_arrives(probe: PageProbe, server: Server) -> None:
+    """?interval=0: no pause between frames, yet the page stays responsive (a pacer that only
+    chained promises while the camera was starting once froze the page before `load`)."""
+    probe.page.goto(server.url + "/?interval=0")
+    assert probe.page.input_value("#interval") == "0"
+    probe.draw_probe(media="#video", mirrored=True, timeout_ms=int(FIRST_HANDS_S * 1000))
+    probe.page.fill("#interval", "300")
+    probe.page.dispatch_event("#interval", "change")
+    seqs = [result["seq"] for result in probe.results()]
+    assert seqs == list(range(1, len(seqs) + 1))
