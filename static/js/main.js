@@ -81,6 +81,8 @@ const connection = new Connection({
       byId("transport-text").textContent = TRANSPORT_NAMES[transport];
       const retry = reconnectInMs > 0 ? ` Trying the WebSocket again in ${Math.ceil(reconnectInMs / 1000)} s.` : "";
       if (transport === "offline") {
+        // A skeleton from before the outage would sit still over a moving hand.
+        overlay.clear();
         status.set("server", "error", `The signwire server at ${location.host} cannot be reached. Is it running? Retrying…`);
       } else if (transport === "http") {
         status.set("server", "warning", `The WebSocket is unavailable, so frames go over HTTP.${retry}`);

@@ -243,8 +243,10 @@ def open_probe(browser: Browser, init_script: str | None = None) -> PageProbe:
 
 @pytest.fixture
 def probe(browser: Browser) -> Iterator[PageProbe]:
-    """A fresh page (its own context) in the camera browser; it must throw no error."""
+    """A fresh page (its own context) in the camera browser; it must neither throw nor log
+    an error (a missing favicon or asset would)."""
     probe = open_probe(browser)
     yield probe
     probe.context.close()
     assert probe.page_errors == [], f"the page threw: {probe.page_errors}"
+    assert probe.console_errors == [], f"the page logged errors: {probe.console_errors}"

@@ -6,7 +6,9 @@ Starts ``python -m server`` (default config, throw-away signs database), opens t
 Chromium's fake camera playing ``open_hand_640x360.mp4`` and, for each setting, counts over a
 fixed window what went over the wire: answers per second, round trip per frame (from the
 page's send to the answer, measured in the page with performance.now()), JPEG bytes per
-frame, results with a hand, and the server's own ``timings_ms.total``. Prints one table.
+frame, results with a hand, the server's own ``timings_ms.total``, and the time from opening
+the page to the first skeleton drawn (the first row's includes loading the model). Prints one
+table.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -73,9 +76,11 @@ def measure(browser: Browser, url: str, *, interval_ms: int, websocket: bool, se
     script = RECORDER if websocket else FAILING_SOCKET % -1 + RECORDER
     probe = open_probe(browser, init_script=script)
     page = probe.page
+    opened = time.monotonic()
     page.goto(f"{url}/?interval={interval_ms}")
     # Warm-up: the first answer with a hand (the model may load on it).
     probe.draw_probe(media="#video", mirrored=True, timeout_ms=30_000)
+    first_hand_s = time.monotonic() - opened
     page.evaluate("() => { window.measured.sent.length = 0; window.measured.answers.length = 0; }")
     page.wait_for_timeout(seconds * 1000)  # the measurement window itself
     data = page.evaluate("() => window.measured")
@@ -91,6 +96,7 @@ def measure(browser: Browser, url: str, *, interval_ms: int, websocket: bool, se
     return {
         "transport": "websocket" if websocket else "http",
         "interval_ms": interval_ms,
+        "first_hand_s": first_hand_s,
         "answers": len(answers),
         "fps": (len(answers) - 1) / span_s if len(answers) > 1 else float("nan"),
         "rtt_p50_ms": statistics.median(rtts),
@@ -130,13 +136,14 @@ def main() -> None:
         server.stop()
     print(
         f"{'transport':<10} {'interval':>8} {'answers':>7} {'fps':>5} {'rtt p50':>8} {'rtt p95':>8} "
-        f"{'jpeg B':>7} {'server p50':>10} {'hand':>5} {'dropped':>7}"
+        f"{'jpeg B':>7} {'server p50':>10} {'hand':>5} {'dropped':>7} {'1st hand':>8}"
     )
     for row in rows:
         print(
             f"{row['transport']:<10} {row['interval_ms']:>6}ms {row['answers']:>7} {row['fps']:>5.1f} "
             f"{row['rtt_p50_ms']:>6.1f}ms {row['rtt_p95_ms']:>6.1f}ms {row['jpeg_bytes_median']:>7.0f} "
-            f"{row['server_total_p50_ms']:>8.1f}ms {row['with_hand']:>5.0%} {row['dropped']:>7}"
+            f"{row['server_total_p50_ms']:>8.1f}ms {row['with_hand']:>5.0%} {row['dropped']:>7} "
+            f"{row['first_hand_s']:>7.2f}s"
         )
     print(f"server rss after: {memory['rss_mb']:.1f} MB (limit {memory['limit_mb']} MB)")
 
