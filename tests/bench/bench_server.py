@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -130,6 +131,111 @@ async def rss_slope(
     }
 
 
+#: The side-by-side matrix (issue 7): each engine at its best setting that holds parity.
+#: MediaPipe tracks only with a graph per session (60 MB each), so it runs detection per frame;
+#: LiteRT tracks every session at no memory cost.
+ENGINES = [
+    ("mediapipe", "lite", 0, 1),
+    ("mediapipe", "full", 0, 1),
+    ("litert", "lite", 64, 1),
+    ("litert", "full", 64, 1),
+    ("litert", "lite", 64, 2),
+]
+
+
+async def sample_peak(session: aiohttp.ClientSession, server: ServerProcess, stop: asyncio.Event) -> dict[str, float]:
+    """Peak tree and model-worker RSS, sampled every second until ``stop``."""
+    peak = {"tree_mb": 0.0, "worker_mb": 0.0}
+    while not stop.is_set():
+        mem = await memory(session, server)
+        peak["tree_mb"] = max(peak["tree_mb"], mem["rss_mb"])
+        workers = [p["rss_mb"] for p in mem["processes"] if p["role"] == "model"]
+        peak["worker_mb"] = max(peak["worker_mb"], max(workers, default=0.0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    return peak
+
+
+async def engine_row(spec: tuple[str, str, int, int], frames: list[bytes], phase_seconds: float) -> dict[str, Any]:
+    engine, complexity, tracking, workers = spec
+    toml = (REPO / "config.toml").read_text()
+    toml = toml.replace('engine = "mediapipe"', f'engine = "{engine}"')
+    toml = toml.replace('complexity = "lite"', f'complexity = "{complexity}"')
+    toml = toml.replace("tracking_sessions = 0", f"tracking_sessions = {tracking}")
+    toml = toml.replace("workers = 1", f"workers = {workers}")
+    server = start_server(toml)
+    row: dict[str, Any] = {
+        "engine": engine,
+        "complexity": complexity,
+        "tracking_sessions": tracking,
+        "workers": workers,
+    }
+    try:
+        async with aiohttp.ClientSession() as session:
+            row["tree_before_mb"] = (await memory(session, server))["rss_mb"]
+            # Sessions go to the worker with the fewest: hold one open per worker so each loads.
+            async with contextlib.AsyncExitStack() as stack:
+                sockets = [
+                    await stack.enter_async_context(websockets.connect(server.ws_url, max_size=None))
+                    for _ in range(workers)
+                ]
+                for k, ws in enumerate(sockets):
+                    await ws.send(frames[k])
+                    await ws.recv()
+            after = await memory(session, server)
+            row["tree_after_load_mb"] = after["rss_mb"]
+            row["worker_after_load_mb"] = max(p["rss_mb"] for p in after["processes"] if p["role"] == "model")
+            stop = asyncio.Event()
+            sampler = asyncio.ensure_future(sample_peak(session, server, stop))
+            row["phases"] = []
+            for clients in (1, 8, 32):
+                for fps in (None, 5.0):
+                    result = await phase(server.ws_url, frames, clients, phase_seconds, fps)
+                    row["phases"].append(result)
+                    print(engine, complexity, workers, result, flush=True)
+            stop.set()
+            peak = await sampler
+            row["tree_peak_mb"] = peak["tree_mb"]
+            row["worker_peak_mb"] = peak["worker_mb"]
+    finally:
+        server.stop()
+    return row
+
+
+def engines_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## Engines side by side (issue 7)",
+        "",
+        "Each row is a fresh server with the shipped config.toml except the columns shown; the same",
+        "frames, the same clients. fps = answers per second over all clients; latency = client round trip.",
+        "",
+        "| engine | models | workers | tracking | tree before / after load / peak MB | worker after load / peak MB |"
+        " 1 closed fps, p50/p95 ms | 8 closed fps, p50/p95 | 32 closed fps, p50/p95 | 1 x 5fps p50/p95 |"
+        " 8 x 5fps fps, p50/p95 | 32 x 5fps fps, p50/p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ph = {(p["clients"], p["mode"]): p for p in r["phases"]}
+
+        def cell(clients: int, mode: str, with_fps: bool = True, ph: dict[Any, Any] = ph) -> str:
+            p = ph[(clients, mode)]
+            head = f"{p['answered_per_s']}, " if with_fps else ""
+            err = f" ({sum(p['errors'].values())} err)" if p["errors"] else ""
+            return f"{head}{p['round_trip_p50_ms']}/{p['round_trip_p95_ms']}{err}"
+
+        closed, paced = "closed loop", "5 fps each"
+        lines.append(
+            f"| {r['engine']} | {r['complexity']} | {r['workers']} "
+            f"| {'per session' if r['tracking_sessions'] else 'none'} "
+            f"| {r['tree_before_mb']} / {r['tree_after_load_mb']} / {r['tree_peak_mb']} "
+            f"| {r['worker_after_load_mb']} / {r['worker_peak_mb']} "
+            f"| {cell(1, closed)} | {cell(8, closed)} | {cell(32, closed)} | {cell(1, paced, False)} "
+            f"| {cell(8, paced)} | {cell(32, paced)} |"
+        )
+    return lines
+
+
 def markdown(data: dict[str, Any]) -> str:
     m, mem, stages = data["machine"], data["memory"], data["one_client"]
     lines = [
@@ -170,6 +276,8 @@ def markdown(data: dict[str, Any]) -> str:
             f"last {s['rss_last_mb']} MB, peak {s['rss_peak_mb']} MB, slope **{s['slope_mb_per_1000_frames']} MB "
             f"per 1000 frames** (target <= 0.5).",
         ]
+    if data.get("engines"):
+        lines += engines_markdown(data["engines"])
     return "\n".join(lines) + "\n"
 
 
@@ -209,6 +317,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             data["memory"]["after_run_mb"] = (await memory(session, server))["rss_mb"]
     finally:
         server.stop()
+    if args.engine_seconds > 0:
+        data["engines"] = [await engine_row(spec, frames, args.engine_seconds) for spec in ENGINES]
     return data
 
 
@@ -217,6 +327,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames for the one-client stage timings")
     parser.add_argument("--phase-seconds", type=float, default=20.0)
     parser.add_argument("--slope-minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--engine-seconds", type=float, default=10.0, help="seconds per phase in the engine matrix (0: skip)"
+    )
     args = parser.parse_args()
     data = asyncio.run(run(args))
     path = write_results("bench_server", data, markdown(data))
