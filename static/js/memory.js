@@ -3,6 +3,7 @@
 
 const POLL_MS = 2000;
 const HISTORY_MS = 5 * 60 * 1000;
+const MIN_SPAN_MS = 60 * 1000;
 const MAX_POINTS = Math.ceil(HISTORY_MS / POLL_MS) + 1;
 
 export class MemoryPanel {
@@ -50,6 +51,7 @@ export class MemoryPanel {
     this.#limitMb = limitMb;
     this.#points.push({ at: performance.now(), rssMb });
     if (this.#points.length > MAX_POINTS) this.#points.shift();
+    this.#canvas.dataset.readings = String(this.#points.length);
     const share = Number.isFinite(limitMb) && limitMb > 0 ? ` (${Math.round((100 * rssMb) / limitMb)}%)` : "";
     const limit = Number.isFinite(limitMb) ? ` of ${limitMb.toFixed(0)} MB limit${share}` : "";
     const model = memory.model_loaded === false ? "; model not loaded yet" : "";
@@ -70,7 +72,10 @@ export class MemoryPanel {
     const highest = Math.max(...this.#points.map((point) => point.rssMb));
     const topMb = Math.max(Number.isFinite(this.#limitMb) ? this.#limitMb * 1.1 : 0, highest * 1.1, 1);
     const now = performance.now();
-    const xOf = (at) => width * (1 - (now - at) / HISTORY_MS);
+    // The time axis grows with the history, from one minute to HISTORY_MS, so the first
+    // minutes are not a sliver at the right edge.
+    const spanMs = Math.min(HISTORY_MS, Math.max(MIN_SPAN_MS, now - this.#points[0].at));
+    const xOf = (at) => width * (1 - (now - at) / spanMs);
     const yOf = (mb) => height * (1 - mb / topMb);
     context.font = `${11 * ratio}px system-ui, sans-serif`;
     if (Number.isFinite(this.#limitMb)) {
@@ -106,6 +111,6 @@ export class MemoryPanel {
     context.fillStyle = "#b8c0cc";
     context.textAlign = "left";
     context.textBaseline = "bottom";
-    context.fillText("last 5 min", 4 * ratio, height - 2 * ratio);
+    context.fillText(`last ${Math.round(spanMs / 60000)} min`, 4 * ratio, height - 2 * ratio);
   }
 }

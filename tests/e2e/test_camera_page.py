@@ -108,8 +108,14 @@ def test_screenshot_of_the_page_with_a_drawn_hand(probe: PageProbe, server: Serv
     keyboard, as a person without a mouse would) and writes results/page_screenshot.png."""
     open_page(probe, server)
     page = probe.page
-    probe.draw_probe(media="#video", mirrored=True, timeout_ms=int(FIRST_HANDS_S * 1000))
-    page.wait_for_function("() => /MB of/.test(document.getElementById('memory-text').textContent)")
+    # The clip opens with the hand seen edge-on; wait (bounded) for the open palm, whose
+    # landmarks span over a third of the frame's height, and a few memory readings.
+    for _ in range(100):
+        drawn = probe.draw_probe(media="#video", mirrored=True, timeout_ms=int(FIRST_HANDS_S * 1000))
+        heights = [point[1] for point in drawn["hands"][0]["landmarks"]]
+        if max(heights) - min(heights) > 0.35:
+            break
+    page.wait_for_function("() => Number(document.getElementById('memory-chart').dataset.readings) >= 3")
     page.evaluate("() => document.getElementById('video').pause()")
     # The drawing after next is of a frame grabbed from the paused video: skeleton and
     # picture then match exactly.
