@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         host=server.host,
         port=server.port,
         shutdown_timeout=server.shutdown_grace_s,
+        # Also the bound on a connection that trickles its request headers (slowloris): aiohttp
+        # closes a connection that has not completed a request this long after it opened.
+        keepalive_timeout=server.http_idle_timeout_s,
         # aiohttp calls this once every socket is bound: the moment clients can connect.
         print=lambda _banner: log.info("signwire listening on http://%s:%d/", server.host, server.port),
         access_log=None,

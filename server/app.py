@@ -7,6 +7,7 @@ long-lived resources (the model worker pool and the sign store open and close in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -19,7 +20,8 @@ from server.metrics import Metrics
 from server.model.pool import ModelPool
 from server.transport import keys
 from server.transport.budget import FrameBudget
-from server.transport.http import add_http_routes, error_middleware
+from server.transport.http import add_cors_headers, add_http_routes, error_middleware
+from server.transport.limits import ClientLimits
 from server.transport.websocket import websocket_handler
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,11 @@ def create_app(
     app[keys.CONFIG] = config
     app[keys.METRICS] = metrics
     app[keys.SOCKETS] = set()
+    app[keys.CONNECTIONS] = set()
+    app[keys.LIMITS] = ClientLimits(
+        max_connections_per_ip=config.server.max_connections_per_ip,
+        frames_per_s=config.server.max_frames_per_s_per_ip,
+    )
     # Every connection holds at most two frames (one being answered, one waiting).
     app[keys.BUDGET] = FrameBudget(max_bytes=frames.max_pending_bytes, max_frames=2 * config.server.max_connections)
 
@@ -84,14 +91,21 @@ def create_app(
         opened.close()
 
     async def close_sockets(app: web.Application) -> None:
+        # Runs once the listening sockets are closed (no new clients) and before the model
+        # pool closes: every connection gets the answer to the frame it has in flight, all
+        # within one grace period, then 1001.
+        grace_s = config.server.shutdown_grace_s
+        connections: set[keys.LiveConnection] = app[keys.CONNECTIONS]
+        await asyncio.gather(*(conn.close_for_shutdown(grace_s) for conn in list(connections)))
         sockets: set[web.WebSocketResponse] = app[keys.SOCKETS]
-        for ws in list(sockets):
+        for ws in list(sockets):  # upgrades caught mid-handshake
             with contextlib.suppress(ConnectionError):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     app.cleanup_ctx.append(model_ctx)
     app.cleanup_ctx.append(signs_ctx)
     app.on_shutdown.append(close_sockets)
+    app.on_response_prepare.append(add_cors_headers)
     app.router.add_get("/ws", websocket_handler)
     add_http_routes(app)
     from server.transport.signs import add_sign_routes

@@ -8,6 +8,14 @@ connection cap), killed and replaced when it dies, hangs or answers garbage (the
 flight gets ``model_unavailable``, the next one a fresh worker), and recycled between frames
 when it passes an RSS watermark or a frame count. Sessions stick to one worker so tracking
 state stays where it was built.
+
+A replacement is started and its model loaded as soon as the old worker is gone (a watcher task
+notices a death even between frames), so an idle moment absorbs the ~1 s load instead of the next
+frame. It is never started *before* the old one is gone: two workers at once would cost a second
+model's memory (~170 MB) inside the 512 MB budget. Frames that arrive meanwhile wait on the lock.
+Workers run in their own session, so a signal sent to the server's process group (Ctrl-C, a
+supervisor's SIGTERM) reaches only the server, which stops them itself after answering frames in
+flight; if the server dies, a worker sees EOF on its stdin and exits.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,14 +69,27 @@ class WorkerHandle:
         self._lock = asyncio.Lock()
         self._process: asyncio.subprocess.Process | None = None
         self._ids = itertools.count(1)
+        self._closing = False
+        #: The process a recycle has been scheduled for (so it is scheduled once).
+        self._retiring: asyncio.subprocess.Process | None = None
+        #: Watchers of the live process (cancelled on close) and replacements under way
+        #: (awaited on close: cancelling one mid-start could leave a process unrecorded).
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._respawns: set[asyncio.Task[None]] = set()
         self.loaded = False
         self.frames_since_start = 0
         self.sessions: set[str] = set()
+        #: Seconds from noticing a worker was gone to its replacement's model being loaded.
+        self.last_restart_s: float | None = None
 
     @property
     def pid(self) -> int | None:
         process = self._process
         return process.pid if process is not None and process.returncode is None else None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     @property
     def busy(self) -> bool:
@@ -84,6 +106,8 @@ class WorkerHandle:
                 "min_detection_confidence": model.min_detection_confidence,
                 "min_tracking_confidence": model.min_tracking_confidence,
                 "tracking_sessions": model.tracking_sessions,
+                "detect_interval_frames": model.detect_interval_frames,
+                "threads": model.threads,
                 "max_bytes": frames.max_bytes,
                 "limits": {
                     "max_pixels": frames.max_pixels,
@@ -110,15 +134,68 @@ class WorkerHandle:
             stdout=asyncio.subprocess.PIPE,
             cwd=_PROJECT_ROOT,
             env=env,
+            start_new_session=True,
         )
+        # Recorded before the next await, so a close() racing this start still stops it.
+        self._process = process
+        self._retiring = None
+        self.loaded = False
+        self.frames_since_start = 0
+        self._spawn(self._watchers, self._watch(process), f"worker-{self.index}-watch-{process.pid}")
         assert process.stdin is not None
         process.stdin.write(self._init_message())
         await process.stdin.drain()
-        self._process = process
-        self.loaded = False
-        self.frames_since_start = 0
         log.info("model worker %d started (pid %d)", self.index, process.pid)
         return process
+
+    @staticmethod
+    def _spawn(tasks: set[asyncio.Task[None]], coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        """Notice a worker dying on its own, even between frames, and replace it at once."""
+        await process.wait()
+        if self._process is process:
+            self._schedule_respawn("crash", retire=process)
+
+    def _schedule_respawn(self, reason: str, retire: asyncio.subprocess.Process | None) -> None:
+        if not self._closing:
+            self._spawn(self._respawns, self._respawn(reason, retire=retire), f"worker-{self.index}-respawn")
+
+    async def _respawn(self, reason: str, retire: asyncio.subprocess.Process | None) -> None:
+        """Replace ``retire`` (or start a worker if there is none) and load its model now.
+
+        Runs under the lock, so frames wait for the replacement instead of failing; a failed
+        load is left to the next frame's own start, never retried in a loop from here.
+        """
+        noticed = time.perf_counter()
+        async with self._lock:
+            current = self._process
+            if self._closing:
+                return
+            if current is not None and current is retire:
+                await self._stop(reason, graceful=reason in ("rss", "frames"))
+            elif current is not None and current.returncode is None:
+                return  # a live worker is already in place
+            elif current is not None:
+                await self._stop("crash", graceful=False)
+            if self.closing:  # close() began while the old worker was stopping
+                return
+            await self._start()
+            try:
+                await self._exchange_locked({"op": "load"}, b"", respawn_on_failure=False)
+            except ModelUnavailable as exc:
+                log.warning("model worker %d: the replacement did not load: %s", self.index, exc)
+                return
+            self.last_restart_s = time.perf_counter() - noticed
+            log.info(
+                "model worker %d ready again %.0f ms after it was replaced (%s)",
+                self.index,
+                self.last_restart_s * 1e3,
+                reason,
+            )
 
     async def _stop(self, reason: str, *, graceful: bool) -> None:
         process, self._process = self._process, None
@@ -159,55 +236,73 @@ class WorkerHandle:
 
     async def _exchange(self, header: dict[str, Any], body: bytes) -> dict[str, Any]:
         async with self._lock:
-            process = self._process
-            if process is None or process.returncode is not None:
-                if process is not None:
-                    await self._stop("crash", graceful=False)
-                process = await self._start()
-            model = self._config.model
-            timeout_s = model.frame_timeout_s if self.loaded else model.start_timeout_s
-            request_id = next(self._ids)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    assert process.stdin is not None
-                    process.stdin.write(encode_message({**header, "id": request_id}, body))
-                    await process.stdin.drain()
-                    reply = await self._read_reply(process)
-                if reply.get("id") != request_id:
-                    raise ProtocolError(f"reply to request {reply.get('id')}, expected {request_id}")
-            except TimeoutError:
-                await self._stop("timeout", graceful=False)
-                raise ModelUnavailable(
-                    f"the model did not answer within {timeout_s:g} s; a fresh worker takes the next frame"
-                ) from None
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                await self._stop("crash", graceful=False)
-                raise ModelUnavailable(
-                    "the model worker stopped while processing this frame; a fresh one takes the next frame"
-                ) from exc
-            except ProtocolError as exc:
-                log.error("model worker %d broke the protocol: %s", self.index, exc)
-                await self._stop("protocol", graceful=False)
-                raise ModelUnavailable("the model worker answered garbage; it has been replaced") from exc
-            self.loaded = True
-            if header.get("op") == "frame":
-                self.frames_since_start += 1
-                await self._recycle_if_due(process)
-            return reply
+            return await self._exchange_locked(header, body, respawn_on_failure=True)
 
-    async def _recycle_if_due(self, process: asyncio.subprocess.Process) -> None:
-        """Replace the worker between frames when it has grown or served its count."""
+    async def _exchange_locked(
+        self, header: dict[str, Any], body: bytes, *, respawn_on_failure: bool
+    ) -> dict[str, Any]:
+        """One request and its reply; the caller holds the lock."""
+        if self._closing:
+            raise ModelUnavailable("the server is shutting down")
+        process = self._process
+        if process is None or process.returncode is not None:
+            if process is not None:
+                await self._stop("crash", graceful=False)
+            process = await self._start()
+        model = self._config.model
+        timeout_s = model.frame_timeout_s if self.loaded else model.start_timeout_s
+        request_id = next(self._ids)
+        try:
+            async with asyncio.timeout(timeout_s):
+                assert process.stdin is not None
+                process.stdin.write(encode_message({**header, "id": request_id}, body))
+                await process.stdin.drain()
+                reply = await self._read_reply(process)
+            if reply.get("id") != request_id:
+                raise ProtocolError(f"reply to request {reply.get('id')}, expected {request_id}")
+        except TimeoutError:
+            await self._fail("timeout", respawn_on_failure)
+            raise ModelUnavailable(
+                f"the model did not answer within {timeout_s:g} s; a fresh worker takes the next frame"
+            ) from None
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            await self._fail("crash", respawn_on_failure)
+            raise ModelUnavailable(
+                "the model worker stopped while processing this frame; a fresh one takes the next frame"
+            ) from exc
+        except ProtocolError as exc:
+            log.error("model worker %d broke the protocol: %s", self.index, exc)
+            await self._fail("protocol", respawn_on_failure)
+            raise ModelUnavailable("the model worker answered garbage; it has been replaced") from exc
+        self.loaded = True
+        if header.get("op") == "frame":
+            self.frames_since_start += 1
+            reason = self._recycle_reason(process)
+            if reason is not None and self._retiring is not process:
+                # Replaced after this reply is on its way, by a task that queues on the lock
+                # like a frame: the caller does not wait for the old worker to exit.
+                self._retiring = process
+                self._schedule_respawn(reason, retire=process)
+        return reply
+
+    async def _fail(self, reason: str, respawn: bool) -> None:
+        await self._stop(reason, graceful=False)
+        if respawn:
+            self._schedule_respawn(reason, retire=None)
+
+    def _recycle_reason(self, process: asyncio.subprocess.Process) -> str | None:
+        """Why the worker should be replaced between frames ("frames", "rss"), or ``None``."""
         model = self._config.model
         if model.recycle_after_frames and self.frames_since_start >= model.recycle_after_frames:
-            await self._stop("frames", graceful=True)
-            return
+            return "frames"
         if model.recycle_rss_mb:
             try:
                 rss_mb = psutil.Process(process.pid).memory_info().rss / 2**20
             except psutil.Error:
-                return
+                return None
             if rss_mb > model.recycle_rss_mb:
-                await self._stop("rss", graceful=True)
+                return "rss"
+        return None
 
     async def end_session(self, session: str) -> None:
         self.sessions.discard(session)
@@ -226,6 +321,11 @@ class WorkerHandle:
             self._process.kill()
 
     async def close(self) -> None:
+        self._closing = True
+        watchers = list(self._watchers)
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, *list(self._respawns), return_exceptions=True)
         async with self._lock:
             await self._stop("shutdown", graceful=True)
 

@@ -40,14 +40,10 @@ def check_origin(
     if allow_localhost:
         try:
             parts = urlsplit(normalised)
-            host = parts.hostname
-        except ValueError:
-            host = None
-        if (
-            parts.scheme in ("http", "https")
-            and host is not None
-            and (host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS)
-        ):
+            scheme, host = parts.scheme, parts.hostname
+        except ValueError:  # e.g. "http://[not-an-ip": refused below, never a 500
+            scheme, host = "", None
+        if scheme in ("http", "https") and host is not None and (host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS):
             return
     raise Forbidden(f"origin {origin[:100]!r} is not allowed to use this server")
 
@@ -61,8 +57,9 @@ def check_token(expected: str, authorization: str | None, query_token: str | Non
     if not expected:
         return
     presented: str | None = None
-    if authorization is not None and authorization.startswith("Bearer "):
-        presented = authorization[len("Bearer ") :].strip()
+    # The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
+    if authorization is not None and authorization[:7].lower() == "bearer ":
+        presented = authorization[7:].strip()
     elif query_token is not None:
         presented = query_token
     if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):

@@ -4,16 +4,21 @@ Owns turning :class:`~server.errors.SignwireError` into the contract's JSON and 
 place for HTTP), reading frame bodies without ever buffering past the limit, and the handlers
 for ``/``, ``/healthz``, ``/readyz``, ``/metrics``, ``/api/memory``, ``/api/frame`` and
 ``/api/landmarks``. The WebSocket lives in ``websocket.py``; sign teaching in ``signs.py``.
+
+Cross-origin use is narrow on purpose: an origin the access rules allow gets its own origin
+echoed (with ``Vary: Origin``), never ``*``, and ``OPTIONS`` preflights on ``/api/*`` are
+answered here; bodies must arrive within ``server.body_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,13 @@ MAX_JSON_BYTES = 256 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: The request's ``Origin`` once the access rules allowed it: echoed in CORS headers.
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
+#: Set when a body was cut off by its timeout: the connection is closed after the answer.
+BODY_TIMED_OUT = web.RequestKey("body_timed_out", bool)
+#: How long a browser may cache a preflight answer.
+_PREFLIGHT_MAX_AGE_S = 600
+
 
 def error_response(error: SignwireError) -> web.Response:
     """The contract's JSON for an error, with its status (and ``Retry-After`` for busy)."""
@@ -56,20 +68,29 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     metrics = request.app[keys.METRICS]
     try:
         config = request.app[keys.CONFIG].server
+        origin = request.headers.get("Origin")
         check_origin(
-            request.headers.get("Origin"),
+            origin,
             own_origin=_own_origin(request),
             allowed=config.allowed_origins,
             allow_localhost=config.allow_localhost_origins,
         )
+        if origin is not None:
+            request[CORS_ORIGIN] = origin
         path = request.path
+        if request.method == "OPTIONS" and path.startswith("/api/"):
+            # A preflight carries no credentials, so it is answered before the token check.
+            return _preflight_response(request)
         if path == "/ws" or path.startswith("/api/"):
             query_token = request.query.get("token") if path == "/ws" else None
             check_token(config.token, request.headers.get("Authorization"), query_token)
         return await handler(request)
     except SignwireError as error:
         metrics.observe_error("http", error.code)
-        return error_response(error)
+        response = error_response(error)
+        if request.get(BODY_TIMED_OUT):
+            response.force_close()  # never wait on the rest of a trickled body
+        return response
     except web.HTTPNotFound:
         metrics.observe_error("http", NotFound.code)
         return error_response(NotFound(f"nothing at {request.path[:200]}"))
@@ -98,6 +119,59 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(InternalError("the server failed on this request"))
 
 
+def _preflight_response(request: web.Request) -> web.Response:
+    """Answer a CORS preflight: which methods the path takes and which headers may be sent.
+
+    Raises:
+        NotFound: nothing is served at the path.
+    """
+    match_exception = request.match_info.http_exception
+    if isinstance(match_exception, web.HTTPMethodNotAllowed):
+        methods = sorted(set(match_exception.allowed_methods) - {"OPTIONS"})
+    elif match_exception is not None:
+        raise NotFound(f"nothing at {request.path[:200]}")
+    else:
+        methods = [request.method]
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": ", ".join(methods),
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": str(_PREFLIGHT_MAX_AGE_S),
+        },
+    )
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: echo an allowed ``Origin`` (never ``*``) and say answers vary by it."""
+    if request.path.startswith("/api/"):
+        vary = response.headers.get("Vary")
+        if vary is None:
+            response.headers["Vary"] = "Origin"
+        elif "origin" not in vary.lower():
+            response.headers["Vary"] = f"{vary}, Origin"
+    origin = request.get(CORS_ORIGIN)
+    if origin is not None and response.status != 101:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+
+
+@contextlib.asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Bound the time a body may take to arrive (``server.body_timeout_s``; 0: unbounded).
+
+    Raises:
+        BadRequest: the body did not arrive in time; the connection is closed after the answer.
+    """
+    timeout_s = request.app[keys.CONFIG].server.body_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s or None):
+            yield
+    except TimeoutError:
+        request[BODY_TIMED_OUT] = True
+        raise BadRequest(f"the body did not arrive within {timeout_s:g} s") from None
+
+
 async def read_limited(stream_read: Callable[[int], Awaitable[bytes]], limit: int, what: str) -> bytes:
     """Read a body piece by piece, refusing it the moment it passes ``limit`` bytes.
 
@@ -117,12 +191,19 @@ async def read_limited(stream_read: Callable[[int], Awaitable[bytes]], limit: in
 async def read_frame_body(request: web.Request) -> bytes:
     """The image bytes of ``POST /api/frame``: the raw body, or the multipart field ``frame``.
 
-    Never holds more than the frame limit (plus the multipart allowance) in memory.
+    Never holds more than the frame limit (plus the multipart allowance) in memory, nor waits
+    longer than ``server.body_timeout_s`` for it.
 
     Raises:
         FrameTooLarge: the image (or the whole multipart body) is over its limit.
-        BadRequest: multipart without a ``frame`` field, or a broken multipart body.
+        BadRequest: multipart without a ``frame`` field, a broken multipart body, or a body that
+            did not arrive in time.
     """
+    async with body_deadline(request):
+        return await _read_frame_body(request)
+
+
+async def _read_frame_body(request: web.Request) -> bytes:
     frames = request.app[keys.CONFIG].frames
     if request.content_type == "multipart/form-data":
         envelope_limit = frames.max_bytes + frames.multipart_overhead_bytes
@@ -155,6 +236,8 @@ async def post_frame(request: web.Request) -> web.Response:
     session = request.query.get("session")
     if session is not None:
         session = messages.check_session_id(session)
+    # Refused before the body is read: an over-rate client costs no frame buffer.
+    app[keys.LIMITS].take_frame(request.remote or "-")
     data = await read_frame_body(request)
     metrics = app[keys.METRICS]
     with app[keys.BUDGET].holding(len(data)), metrics.in_flight.track_inprogress():
@@ -179,11 +262,12 @@ async def read_json_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> A
 
     Raises:
         FrameTooLarge: the body is over ``limit``.
-        BadRequest: not valid JSON.
+        BadRequest: not valid JSON, or it did not arrive within ``server.body_timeout_s``.
     """
     if request.content_length is not None and request.content_length > limit:
         raise FrameTooLarge(f"the body is {request.content_length} bytes; the limit is {limit}")
-    raw = await read_limited(request.content.read, limit, "the body")
+    async with body_deadline(request):
+        raw = await read_limited(request.content.read, limit, "the body")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -16,6 +16,7 @@ from server.config import Config
 from server.landmarks import FrameResult, Hand, Sign
 from server.metrics import Metrics
 from server.transport.budget import FrameBudget
+from server.transport.limits import ClientLimits
 
 
 class Model(Protocol):
@@ -31,6 +32,12 @@ class Model(Protocol):
     async def end_session(self, session: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class LiveConnection(Protocol):
+    """An open WebSocket connection as shutdown sees it."""
+
+    async def close_for_shutdown(self, grace_s: float) -> None: ...
 
 
 class SignSession(Protocol):
@@ -57,5 +64,9 @@ METRICS = web.AppKey("metrics", Metrics)
 MODEL = web.AppKey("model", Model)
 RECOGNIZER = web.AppKey("recognizer", Recognizer)
 BUDGET = web.AppKey("budget", FrameBudget)
+#: Per-client-IP connection counts and frame rates.
+LIMITS = web.AppKey("limits", ClientLimits)
+#: Open WebSocket connections: on shutdown each answers its frame in flight, then closes 1001.
+CONNECTIONS: web.AppKey[set[LiveConnection]] = web.AppKey("connections", set[LiveConnection])
 #: Open WebSocket responses, closed with 1001 on shutdown.
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
