@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,7 @@ import numpy.typing as npt
 from server.signs.features import FEATURE_SIZE, FloatArray
 
 IntArray = npt.NDArray[np.int64]
+Float32Array = npt.NDArray[np.float32]
 
 #: The weights file shipped beside this module, written by ``python -m server.signs.train``.
 DEFAULT_WEIGHTS_PATH = Path(__file__).resolve().parent / "builtin_letters.npz"
@@ -144,9 +146,9 @@ def load_letter_model(path: Path) -> LetterModel:
 _ARRAYS = ("mean", "std", "w1", "b1", "w2", "b2", "prototypes")
 
 
-def _squared_distances(a: FloatArray, b: FloatArray) -> FloatArray:
-    """(N, M) squared Euclidean distances: |a|^2 - 2ab + |b|^2, one matrix product."""
-    sq: FloatArray = (a**2).sum(axis=1)[:, None] - 2.0 * a @ b.T + (b**2).sum(axis=1)[None, :]
+def _squared_distances(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """(N, M) squared Euclidean distances: |a|^2 - 2ab + |b|^2, one matrix product (dtype of a and b)."""
+    sq: npt.NDArray[Any] = (a**2).sum(axis=1)[:, None] - 2.0 * (a @ b.T) + (b**2).sum(axis=1)[None, :]
     return sq
 
 
@@ -156,17 +158,19 @@ class TaughtModel:
 
     Attributes:
         labels: the taught labels, sorted.
-        features: (M, D) one row per example.
+        features: (M, D) one row per example, float32 (half the memory; distances need no more).
         owners: (M,) index into ``labels`` of each row.
     """
 
     labels: tuple[str, ...]
-    features: FloatArray
+    features: Float32Array
     owners: IntArray
 
     @staticmethod
     def empty() -> TaughtModel:
-        return TaughtModel(labels=(), features=np.zeros((0, FEATURE_SIZE)), owners=np.zeros(0, dtype=np.int64))
+        return TaughtModel(
+            labels=(), features=np.zeros((0, FEATURE_SIZE), dtype=np.float32), owners=np.zeros(0, dtype=np.int64)
+        )
 
     def nearest(self, features: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
         """For each feature row: the nearest example's label index, its distance, and the distance
@@ -177,7 +181,9 @@ class TaughtModel:
         """
         if not self.labels:
             raise ValueError("no taught sign to match against")
-        dist = np.sqrt(np.maximum(_squared_distances(features, self.features), 0.0))
+        # The query is cast down, not the (big) table up: no copy of the table per frame.
+        sq = _squared_distances(features.astype(np.float32), self.features).astype(np.float64)
+        dist = np.sqrt(np.maximum(sq, 0.0))
         best_row = dist.argmin(axis=1)
         best_label = self.owners[best_row]
         rows = np.arange(len(features))

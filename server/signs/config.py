@@ -42,7 +42,8 @@ class SignsConfig:
     max_body_bytes: int = 1_048_576
     # Examples one POST /api/signs/{label}/examples may carry.
     max_examples_per_request: int = 100
-    # Taught labels held at once.
-    max_labels: int = 50
+    # Taught labels held at once (with max_examples_per_label, bounds memory and time per frame:
+    # see results/bench_signs.json).
+    max_labels: int = 32
     # Examples held per taught label.
-    max_examples_per_label: int = 500
+    max_examples_per_label: int = 50

@@ -155,10 +155,13 @@ def features_from_points(points: FloatArray, orientation_weight: float = ORIENTA
     return out
 
 
-#: Each taught example is also kept stretched vertically by these factors: the capture's aspect
-#: ratio (and so the y scale of normalised coordinates) may differ between teaching and use,
-#: and an imported keypoint file comes from an unknown camera.
-TAUGHT_STRETCHES = (0.8, 1.0, 1.25)
+#: Each taught example is also kept stretched vertically by these factors (the capture's aspect
+#: ratio, and so the y scale of normalised coordinates, may differ between teaching and use, and
+#: an imported keypoint file comes from an unknown camera), and mirrored left-right (x factor
+#: -1): in two dimensions a palm and the back of the same hand are mirror images, handedness
+#: from the model is sometimes wrong, and the keypoint format records none (the Kazuhito00 table
+#: mixes both: its "Open" rows show the thumb on either side).
+TAUGHT_STRETCHES = ((1.0, 0.8), (1.0, 1.0), (1.0, 1.25), (-1.0, 0.8), (-1.0, 1.0), (-1.0, 1.25))
 
 
 def taught_features(points: FloatArray) -> FloatArray:
@@ -172,8 +175,8 @@ def taught_features(points: FloatArray) -> FloatArray:
         stretched by factor ``k``.
     """
     blocks = []
-    for factor in TAUGHT_STRETCHES:
-        stretched = points[:, :, :2] * np.array([1.0, factor])
+    for factors in TAUGHT_STRETCHES:
+        stretched = points[:, :, :2] * np.array(factors)
         blocks.append(features_from_points(stretched, TAUGHT_ORIENTATION_WEIGHT))
     out: FloatArray = np.concatenate(blocks)
     return out

@@ -81,7 +81,7 @@ def _build_taught(examples: dict[str, FloatArray]) -> _Taught:
     owners = np.concatenate([np.full(len(examples[label]), i, dtype=np.int64) for i, label in enumerate(labels)])
     model = TaughtModel(
         labels=labels,
-        features=taught_features(points_from_keypoints(rows)),
+        features=taught_features(points_from_keypoints(rows)).astype(np.float32),
         owners=np.tile(owners, len(TAUGHT_STRETCHES)),
     )
     return _Taught(model=model, examples=dict(examples))
@@ -280,7 +280,28 @@ class Recognizer:
         degenerate = ~features_from_points(points).any(axis=1)
         if degenerate.any():
             raise BadRequest(f"examples[{int(np.argmax(degenerate))}]: every point is in the same place")
-        keypoints = keypoints_from_points(points)
+        return self._add(label, keypoints_from_points(points))
+
+    def import_keypoints(self, label: str, keypoints: FloatArray) -> int:
+        """Teach ``label`` from rows in the keypoint format (e.g. read by ``store.read_keypoint_csv``).
+
+        Returns:
+            The total number of examples now held for ``label``.
+
+        Raises:
+            BadRequest: as :meth:`teach`, or rows that are not 42 finite, not all-zero values.
+        """
+        check_label(label)
+        self._refuse_builtin(label)
+        rows = np.asarray(keypoints, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != 42 or not len(rows) or not np.isfinite(rows).all():
+            raise BadRequest(f"{label}: expected rows of 42 finite keypoint values")
+        rows = keypoints_from_points(points_from_keypoints(rows))
+        if not rows.any(axis=1).all():
+            raise BadRequest(f"{label}: an example has every point in the same place")
+        return self._add(label, rows)
+
+    def _add(self, label: str, keypoints: FloatArray) -> int:
         with self._lock:
             held = self._taught.examples
             if label not in held and len(held) >= self._config.max_labels:

@@ -51,7 +51,8 @@ class Stabilizer:
     def __init__(
         self, *, smoothing_frames: int, stable_frames: int, space_after_frames: int, max_text_chars: int
     ) -> None:
-        self._window: deque[_Vote | None] = deque(maxlen=max(1, smoothing_frames))
+        self._window_size = max(1, smoothing_frames)
+        self._window: deque[_Vote | None] = deque(maxlen=self._window_size)
         self._stable_frames = max(1, stable_frames)
         self._space_after = max(1, space_after_frames)
         self._max_text = max(0, max_text_chars)
@@ -90,7 +91,8 @@ class Stabilizer:
             key = None if vote is None else (vote.label, vote.source)
             counts[key] = counts.get(key, 0) + 1
         leader = max(counts, key=lambda k: counts[k])
-        if leader != self._shown and 2 * counts[leader] > len(self._window):
+        # A strict majority of the full window, so the first frames after a reset cannot win alone.
+        if leader != self._shown and 2 * counts[leader] > self._window_size:
             self._shown, self._held, self._stable = leader, 0, False
         self._held += 1
         if self._shown is not None and not self._stable and self._held >= self._stable_frames:

@@ -341,7 +341,7 @@ def few_shot(names: tuple[str, ...], idx: IntArray, keypoints: FloatArray) -> di
         test_truth += [g] * (n - int(0.7 * n))
     taught = TaughtModel(
         labels=names,
-        features=taught_features(points_from_keypoints(np.concatenate(taught_rows))),
+        features=taught_features(points_from_keypoints(np.concatenate(taught_rows))).astype(np.float32),
         owners=np.tile(np.array(owners, dtype=np.int64), len(TAUGHT_STRETCHES)),
     )
     feats = features_from_points(points_from_keypoints(np.concatenate(test_rows)), TAUGHT_ORIENTATION_WEIGHT)
