@@ -13,6 +13,11 @@ imports only what that engine needs (as a model worker would), then measures:
   LiteRT's tracking mode is measured with ``detect_interval_frames`` 1 (the graph's own rule)
   and 5; its frames answered from tracking alone (landmark model only) are also reported apart.
 
+It also records the parity figures behind ``tests/test_litert_parity.py`` (which asserts
+thresholds but reports no numbers): per fixture set and per video, how far LiteRT lands from the
+graph. ``--only speed`` or ``--only parity`` re-measures one half and keeps the other from the last
+``results/bench_engines.json``.
+
 Frames: both fixture videos, fitted within 640x480 as the server fits them, stored as JPEG
 (quality 90) in a temporary folder and decoded by each child, so no child holds more than one
 frame. Benchmarks are measurements, not tests; the machine and its load average are recorded
@@ -147,6 +152,115 @@ def child(engine_name: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
     return out
 
 
+# -- parity figures (the graph runs in this parent process) ----------------------------------------
+
+
+def parity(complexity: str) -> dict[str, Any]:
+    """LiteRT vs the graph on every fixture photo, the composed frames and the videos."""
+    import mediapipe as mp
+    import numpy as np
+
+    from server.model.litert import LiteRTEngine
+    from tests.test_litert_parity import COMPLEXITIES as LEVELS
+    from tests.test_litert_parity import (
+        COMPOSED,
+        PHOTOS,
+        VIDEO_CASES,
+        compare_tracking,
+        graph_hands,
+        load_rgb,
+    )
+
+    engine = LiteRTEngine(complexity, max_hands=2)  # type: ignore[arg-type]
+    graph = mp.solutions.hands.Hands(
+        static_image_mode=True, max_num_hands=2, model_complexity=LEVELS[complexity], min_detection_confidence=0.5
+    )
+    sets: dict[str, list[tuple[Any, Any]]] = {}
+    for photo in PHOTOS:
+        sets.setdefault(photo.parent.name, []).append((photo.name, load_rgb(photo)))
+    sets["composed"] = [(name, np.ascontiguousarray(build())) for name, (build, _) in COMPOSED.items()]
+    out: dict[str, Any] = {"photos": {}, "videos": {}}
+    for name, items in sets.items():
+        same_count = hands = same_label = 0
+        means: list[float] = []
+        max_abs = 0.0
+        for _, rgb in items:
+            ref = graph_hands(graph.process(rgb))
+            got, _ = engine.process(rgb, None)
+            same_count += len(ref) == len(got)
+            for r, g in zip(ref, got, strict=False):
+                hands += 1
+                same_label += r.label == g.label
+                means.append(float(np.linalg.norm(r.landmarks[:, :2] - g.landmarks[:, :2], axis=1).mean()))
+                max_abs = max(max_abs, float(np.abs(r.landmarks - g.landmarks).max()))
+        out["photos"][name] = {
+            "images": len(items),
+            "same_hand_count": same_count,
+            "hands": hands,
+            "same_handedness": same_label,
+            "mean_distance_avg": float(np.mean(means)) if means else None,
+            "mean_distance_max": max(means) if means else None,
+            "max_abs_coordinate_diff": max_abs if means else None,
+        }
+    graph.close()
+    engine.close()
+    for case, videos, interval in VIDEO_CASES:
+        frames, ref_hand, got_hand, distances = compare_tracking(videos, interval, complexity)
+        out["videos"][case] = {
+            "frames": frames,
+            "share_with_hand_graph": round(ref_hand / frames, 4),
+            "share_with_hand_litert": round(got_hand / frames, 4),
+            "median_distance": float(np.median(distances)) if distances else None,
+            "p95_distance": float(np.percentile(distances, 95)) if distances else None,
+            "max_distance": max(distances) if distances else None,
+        }
+    return out
+
+
+def parity_markdown(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Parity with the MediaPipe graph",
+        "",
+        "Image mode: `mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=c,",
+        "min_detection_confidence=0.5)` vs `LiteRTEngine(c, max_hands=2)`, the same fitted pixels.",
+        "Distance: per hand, the mean over 21 landmarks of the (x, y) distance, normalised to the frame.",
+        "Thresholds (tests): 0.002 per hand.",
+        "",
+        "| models | set | images | same hand count | hands | same handedness | mean dist (avg) | mean dist (max) "
+        "| max abs coord diff |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1e}"
+
+    for complexity, figures in report["parity"].items():
+        for name, f in figures["photos"].items():
+            lines.append(
+                f"| {complexity} | {name} | {f['images']} | {f['same_hand_count']} | {f['hands']} | "
+                f"{f['same_handedness']} | {fmt(f['mean_distance_avg'])} | {fmt(f['mean_distance_max'])} | "
+                f"{fmt(f['max_abs_coordinate_diff'])} |"
+            )
+    lines += [
+        "",
+        "Tracking: each case streamed as one session; the graph in tracking mode (one `Hands` object,",
+        "`min_tracking_confidence=0.5`). Per-frame distance: mean over the graph's hands of the distance to the",
+        "nearest LiteRT hand. Thresholds (tests): share of frames with a hand within 0.02, median <= 0.005.",
+        "",
+        "| models | case | frames | share with hand (graph / LiteRT) | median dist | p95 dist | max dist |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for complexity, figures in report["parity"].items():
+        for case, f in figures["videos"].items():
+            lines.append(
+                f"| {complexity} | {case} | {f['frames']} | {f['share_with_hand_graph']:.3f} / "
+                f"{f['share_with_hand_litert']:.3f} | {fmt(f['median_distance'])} | {fmt(f['p95_distance'])} | "
+                f"{fmt(f['max_distance'])} |"
+            )
+    lines.append("")
+    return lines
+
+
 # -- parent: frames, children, tables -----------------------------------------------------------------
 
 
@@ -195,6 +309,13 @@ def run_child(engine: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    lines = speed_markdown(report) if "runs" in report else ["# Hand engines: MediaPipe graph vs LiteRT", ""]
+    if "parity" in report:
+        lines += parity_markdown(report)
+    return "\n".join(lines)
+
+
+def speed_markdown(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     lines = [
         "# Hand engines: MediaPipe graph vs LiteRT",
@@ -241,12 +362,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['rss_mb_after_frames']} | {r['rss_mb_after_8_sessions']} | {r['load_ms']} |"
         )
     lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "COMPLEXITY", "FRAME_DIR"))
+    parser.add_argument("--only", choices=("speed", "parity"), help="run one half of the benchmark")
     args = parser.parse_args(argv)
     if args.child:
         engine, complexity, frame_dir = args.child
@@ -255,17 +377,28 @@ def main(argv: list[str]) -> int:
 
     from tests.bench.common import RESULTS, machine
 
-    report: dict[str, Any] = {"machine": machine(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
-    with tempfile.TemporaryDirectory(prefix="bench_engines_") as tmp:
-        report["videos"] = write_frames(Path(tmp))
-        runs = []
-        for engine in ENGINES:
-            for complexity in COMPLEXITIES:
-                print(f"bench_engines: {engine} {complexity}", flush=True)
-                runs.append(run_child(engine, complexity, Path(tmp)))
+    report: dict[str, Any] = {}
+    previous = RESULTS / "bench_engines.json"
+    if args.only and previous.is_file():
+        # Re-measuring one half keeps the other half of the last run.
+        report = json.loads(previous.read_text())
+    report.update(machine=machine(), loadavg_start=[round(x, 2) for x in os.getloadavg()])
+    if args.only != "parity":
+        with tempfile.TemporaryDirectory(prefix="bench_engines_") as tmp:
+            report["videos"] = write_frames(Path(tmp))
+            runs = []
+            for engine in ENGINES:
+                for complexity in COMPLEXITIES:
+                    print(f"bench_engines: {engine} {complexity}", flush=True)
+                    runs.append(run_child(engine, complexity, Path(tmp)))
+        report["frames"] = runs[0]["frames"]
+        report["runs"] = runs
+    if args.only != "speed":
+        report["parity"] = {}
+        for complexity in COMPLEXITIES:
+            print(f"bench_engines: parity {complexity}", flush=True)
+            report["parity"][complexity] = parity(complexity)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["frames"] = runs[0]["frames"]
-    report["runs"] = runs
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_engines.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "bench_engines.md").write_text(markdown(report))
