@@ -55,3 +55,24 @@ def test_a_file_that_is_not_an_image_is_refused_in_words(probe: PageProbe, serve
     page.set_input_files("#still-input", str(notes))
     page.wait_for_selector("#messages li[data-key='still']")
     assert "is not a JPEG, PNG or WebP image" in page.text_content("#messages li[data-key='still']")
+
+
+def test_a_dropped_image_gets_its_hands_drawn(probe: PageProbe, server: Server) -> None:
+    """Drag and drop onto the view, as a person would drop a file from their desktop."""
+    page = probe.page
+    page.goto(server.url + "/")
+    picture = (FIXTURES / "hands" / "person_sitting_two_hands.jpg").read_bytes()
+    # The file is built in the page from the test's bytes, then dropped on the stage.
+    transfer = page.evaluate_handle(
+        """(bytes) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], 'hands.jpg', { type: 'image/jpeg' }));
+            return transfer;
+        }""",
+        list(picture),
+    )
+    page.dispatch_event("#stage", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("#stage", "drop", {"dataTransfer": transfer})
+    drawn = probe.draw_probe(media="#still", mirrored=False, min_hands=2)
+    assert all(all(hand) for hand in drawn["hits"])
+    assert drawn["stray"] == 0
