@@ -20,9 +20,8 @@ example; confidence compares it with the nearest example of any *other* taught l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +60,14 @@ class LetterModel:
     b2: FloatArray
     prototypes: FloatArray
     unknown_distance: float
+    # Derived once, for the per-frame distance: the prototypes transposed (contiguous) and
+    # their squared norms.
+    _prototypes_t: FloatArray = field(init=False, repr=False, compare=False)
+    _prototypes_sq: FloatArray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_prototypes_t", np.ascontiguousarray(self.prototypes.T))
+        object.__setattr__(self, "_prototypes_sq", (self.prototypes**2).sum(axis=1))
 
     def predict(self, features: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
         """Classify a batch.
@@ -75,7 +82,9 @@ class LetterModel:
         probs = self.probabilities_standardised(z)
         best = probs.argmax(axis=1)
         rows = np.arange(len(z))
-        dist = np.sqrt(np.maximum(_squared_distances(features, self.prototypes), 0.0).min(axis=1))
+        # min over prototypes of |f|^2 - 2 f.p + |p|^2; |f|^2 is the same for every p.
+        nearest = (self._prototypes_sq - 2.0 * (features @ self._prototypes_t)).min(axis=1)
+        dist = np.sqrt(np.maximum(nearest + (features**2).sum(axis=1), 0.0))
         return best.astype(np.int64), probs[rows, best], dist
 
     def probabilities_standardised(self, z: FloatArray) -> FloatArray:
@@ -146,12 +155,6 @@ def load_letter_model(path: Path) -> LetterModel:
 _ARRAYS = ("mean", "std", "w1", "b1", "w2", "b2", "prototypes")
 
 
-def _squared_distances(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """(N, M) squared Euclidean distances: |a|^2 - 2ab + |b|^2, one matrix product (dtype of a and b)."""
-    sq: npt.NDArray[Any] = (a**2).sum(axis=1)[:, None] - 2.0 * (a @ b.T) + (b**2).sum(axis=1)[None, :]
-    return sq
-
-
 @dataclass(frozen=True, slots=True)
 class TaughtModel:
     """Every taught example as features; immutable (a teach builds a new one).
@@ -165,6 +168,12 @@ class TaughtModel:
     labels: tuple[str, ...]
     features: Float32Array
     owners: IntArray
+    _features_t: Float32Array = field(init=False, repr=False, compare=False)
+    _features_sq: Float32Array = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_features_t", np.ascontiguousarray(self.features.T))
+        object.__setattr__(self, "_features_sq", (self.features**2).sum(axis=1))
 
     @staticmethod
     def empty() -> TaughtModel:
@@ -182,8 +191,9 @@ class TaughtModel:
         if not self.labels:
             raise ValueError("no taught sign to match against")
         # The query is cast down, not the (big) table up: no copy of the table per frame.
-        sq = _squared_distances(features.astype(np.float32), self.features).astype(np.float64)
-        dist = np.sqrt(np.maximum(sq, 0.0))
+        query = features.astype(np.float32)
+        sq = self._features_sq - 2.0 * (query @ self._features_t) + (query**2).sum(axis=1)[:, None]
+        dist = np.sqrt(np.maximum(sq, 0.0)).astype(np.float64)
         best_row = dist.argmin(axis=1)
         best_label = self.owners[best_row]
         rows = np.arange(len(features))
