@@ -145,6 +145,7 @@ def test_page_works_in_firefox(firefox: Bidi, server: Server) -> None:
     assert state["messages"] == []
     assert state["video"][0] > 0
 
+    # Base64 only to carry the bytes into the test's script; the page sends them as JPEG.
     picture = base64.b64encode((FIXTURES / "hands" / "person_sitting_two_hands.jpg").read_bytes()).decode()
     args = {"mediaSelector": "#still", "mirrored": False, "minHands": 2, "skip": 0, "timeoutMs": 10000}
     drawn = firefox.evaluate(
