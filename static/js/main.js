@@ -73,7 +73,8 @@ const connection = new Connection({
     },
     onError(error, { still }) {
       const what = still ? "the still image" : "a frame";
-      status.set("answer", "error", `The server refused ${what}: ${error.message} (${error.code}).`);
+      const hint = error.code === "unauthorized" ? " This server needs a token: open the page as /?token=YOUR_TOKEN." : "";
+      status.set("answer", "error", `The server refused ${what}: ${error.message} (${error.code}).${hint}`);
     },
     onTransport(transport, { reconnectInMs }) {
       const badge = byId("transport");
