@@ -25,7 +25,10 @@ class SignsConfig:
     min_confidence: float = 0.5
     # A hand farther than this (feature units, see features.py) from every taught example
     # matches no taught sign.
-    taught_max_distance: float = 4.0
+    taught_max_distance: float = 3.0
+    # A taught sign beats an accepted letter when its nearest example is at most this many
+    # times as far as the nearest letter prototype (taught signs have few examples).
+    taught_preference: float = 2.0
     # Frames in the majority-vote window that smooths per-frame labels.
     smoothing_frames: int = 5
     # Frames the smoothed label must hold before ``stable`` turns true (and text grows).
