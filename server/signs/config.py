@@ -44,7 +44,7 @@ class SignsConfig:
     # Largest request body accepted by POST /api/signs/{label}/examples (413 above).
     max_body_bytes: int = 1_048_576
     # Examples one POST /api/signs/{label}/examples may carry.
-    max_examples_per_request: int = 100
+    max_examples_per_request: int = 50
     # Taught labels held at once (with max_examples_per_label, bounds memory and time per frame:
     # see results/bench_signs.json).
     max_labels: int = 32

@@ -228,7 +228,8 @@ class Recognizer:
                 # How much nearer this label is than any other taught label (1/2 when equally
                 # near, towards 1 when the others are far or absent), times how close the match is.
                 rival = min(float(other[0]), limit)
-                confidence = (rival / (d + rival) if d + rival > 0 else 1.0) * (1.0 - 0.5 * d / limit)
+                closeness = 1.0 - 0.5 * d / limit if limit > 0 else 1.0
+                confidence = (rival / (d + rival) if d + rival > 0 else 1.0) * closeness
                 return Sign(taught.labels[int(label[0])], confidence, False, SignSource.TAUGHT)
         if letter_ok:
             return Sign(self._letters.labels[int(index[0])], float(prob[0]), False, SignSource.BUILTIN)
