@@ -13,12 +13,35 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.app import create_app
 from server.config import load_config
 from server.errors import ConfigError
 
 log = logging.getLogger("server")
+
+
+class WithoutRequestBytes(logging.Filter):
+    """Keep what a client sent out of the log when aiohttp refuses a malformed request.
+
+    aiohttp logs such a refusal with a traceback whose message quotes the offending bytes (a
+    mis-framed body is image bytes); one line naming the error and the peer is enough.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "refused a malformed HTTP request from %s: %s (%d)"
+            record.args = (
+                record.args[0] if isinstance(record.args, tuple) and record.args else "?",
+                type(exc).__name__,
+                exc.code,
+            )
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aiohttp logs every request at INFO; per-request lines are DEBUG material here.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(WithoutRequestBytes())
     try:
         config = load_config(args.config)
     except ConfigError as exc:
