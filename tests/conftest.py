@@ -209,7 +209,7 @@ class FakeSignSession:
         self.observed = 0
         self.text = ""
 
-    def observe(self, hands: Sequence[Hand]) -> Sign | None:
+    def observe(self, hands: Sequence[Hand], *, mirrored: bool = False) -> Sign | None:
         self.observed += 1
         return None
 
@@ -227,7 +227,7 @@ class FakeRecognizer:
     def session_for(self, key: str) -> FakeSignSession:
         return self.sessions.setdefault(key, FakeSignSession())
 
-    def classify(self, hands: Sequence[Hand]) -> Sign | None:
+    def classify(self, hands: Sequence[Hand], *, mirrored: bool = False) -> Sign | None:
         return None
 
     def close(self) -> None:

@@ -247,10 +247,12 @@ async def post_frame(request: web.Request) -> web.Response:
     text: str | None = None
     if session is not None:
         sign_session = recognizer.session_for(session)
-        sign = sign_session.observe(result.hands)
+        # Landmarks stay in the coordinates of the frame as sent: the recogniser needs to know
+        # a selfie-view frame to tell which way the hand faces.
+        sign = sign_session.observe(result.hands, mirrored=mirrored)
         text = sign_session.text
     else:
-        sign = recognizer.classify(result.hands)
+        sign = recognizer.classify(result.hands, mirrored=mirrored)
     total_ms = (time.perf_counter() - started) * 1e3
     metrics.observe_frame("http", result.decode_ms, result.inference_ms, total_ms)
     body = messages.encode_frame_result(result, seq=None, sign=sign, total_ms=total_ms, text=text)

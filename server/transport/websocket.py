@@ -137,7 +137,7 @@ async def _answer_frames(conn: Connection, sign_session: keys.SignSession) -> No
         metrics.in_flight.inc()
         try:
             result = await model.infer(item.data, session=conn.tracking_id, mirrored=conn.mirrored)
-            sign = sign_session.observe(result.hands)
+            sign = sign_session.observe(result.hands, mirrored=conn.mirrored)
             total_ms = (time.perf_counter() - item.arrived) * 1e3
             metrics.observe_frame("ws", result.decode_ms, result.inference_ms, total_ms)
             message = messages.encode_frame_result(
@@ -181,7 +181,7 @@ async def _on_text(conn: Connection, text: str, sign_session: keys.SignSession) 
         await conn.app[keys.MODEL].end_session(old)
         sign_session.reset()
     else:
-        sign = sign_session.observe(parsed.hands)
+        sign = sign_session.observe(parsed.hands, mirrored=conn.mirrored)
         total_ms = (time.perf_counter() - started) * 1e3
         await conn.send(
             messages.encode_landmarks_result(
