@@ -12,6 +12,8 @@ export class Stage {
   /** @type {Mode} */
   #mode = "camera";
   #stillUrl = null;
+  /** A note about the camera (refused, absent); shown over the camera view only. */
+  #noteText = null;
 
   /**
    * @param {{stage: HTMLElement, video: HTMLVideoElement, still: HTMLImageElement, note: HTMLElement}} elements
@@ -50,6 +52,7 @@ export class Stage {
     this.#still.hidden = true;
     this.#video.hidden = false;
     this.#releaseStill();
+    this.#showNote();
     if (this.#video.videoWidth > 0) this.#fitShape(this.#video.videoWidth, this.#video.videoHeight);
   }
 
@@ -72,12 +75,19 @@ export class Stage {
     this.#mode = "still";
     this.#video.hidden = true;
     this.#still.hidden = false;
+    this.#showNote();
     this.#fitShape(this.#still.naturalWidth, this.#still.naturalHeight);
     return this.#still;
   }
 
-  /** @param {string | null} text  a note over the picture, or null for none */
+  /** @param {string | null} text  a note over the camera view, or null for none */
   setNote(text) {
+    this.#noteText = text;
+    this.#showNote();
+  }
+
+  #showNote() {
+    const text = this.#mode === "camera" ? this.#noteText : null;
     this.#note.hidden = !text;
     this.#note.textContent = text ?? "";
   }

@@ -162,8 +162,11 @@ def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(CAMERA_VIDEO, tmp_path_factory.mktemp("camera") / "open_hand_640x360.y4m")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    """Package scope, not session: while Playwright's sync API is open its event loop counts
+    as running in this thread, and every asyncio test after it would fail with "cannot be
+    called from a running event loop". It closes when the last page test is done."""
     with sync_playwright() as driver:
         yield driver
 
@@ -172,7 +175,7 @@ def launch(playwright: Playwright, chromium: Path, args: list[str]) -> Browser:
     return playwright.chromium.launch(executable_path=str(chromium), headless=True, args=BASE_ARGS + args)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright, chromium: Path, camera_file: Path) -> Iterator[Browser]:
     """Chromium whose camera is granted and plays the fixture video."""
     browser = launch(

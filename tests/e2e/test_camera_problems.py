@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright
 
-from tests.e2e.conftest import PageProbe, Server, launch, open_probe
+from tests.e2e.conftest import FIXTURES, PageProbe, Server, launch, open_probe
 
 pytestmark = pytest.mark.browser
 
@@ -48,5 +48,12 @@ def test_camera_problem_is_explained(camera_problem: tuple[str, Browser], server
     assert page.is_visible("#retry-camera")
     page.wait_for_function("() => document.getElementById('transport').dataset.transport === 'websocket'")
     page.wait_for_function("() => /MB of/.test(document.getElementById('memory-text').textContent)")
+    # What the message offers works: a still image gets its hands drawn, without the note.
+    page.set_input_files("#still-input", str(FIXTURES / "hands" / "person_sitting_two_hands.jpg"))
+    drawn = probe.draw_probe(media="#still", mirrored=False, min_hands=2)
+    assert all(all(hand) for hand in drawn["hits"])
+    assert not page.is_visible("#stage-note")
+    page.click("#back-to-camera")
+    assert page.is_visible("#stage-note")
     probe.context.close()
     assert probe.page_errors == []
