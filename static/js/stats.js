@@ -26,6 +26,7 @@ export class Stats {
   #serverMs = [];
   #bytes = [];
   #dropped = 0;
+  #firstAnswerAt = NaN;
 
   /**
    * @param {{fps: HTMLElement, latency: HTMLElement, serverMs: HTMLElement,
@@ -33,6 +34,8 @@ export class Stats {
    */
   constructor(elements) {
     this.#elements = elements;
+    // Also re-rendered on a clock, so the rate falls to 0 when answers stop coming.
+    setInterval(() => this.#render(), 1000);
   }
 
   /** @param {number} bytes  the encoded frame's size */
@@ -45,24 +48,30 @@ export class Stats {
    */
   answered({ rttMs, serverMs, dropped = 0 }) {
     const now = performance.now();
+    if (Number.isNaN(this.#firstAnswerAt)) this.#firstAnswerAt = now;
     this.#answeredAt.push(now);
-    while (this.#answeredAt.length > 0 && this.#answeredAt[0] < now - FPS_WINDOW_MS) this.#answeredAt.shift();
     if (rttMs > 0) pushBounded(this.#rttMs, rttMs, MEDIAN_OF);
     if (Number.isFinite(serverMs)) pushBounded(this.#serverMs, serverMs, MEDIAN_OF);
     this.#dropped += Number.isFinite(dropped) ? dropped : 0;
     this.#render();
   }
 
-  /** Answers per second over the last two seconds. */
-  get fps() {
-    const times = this.#answeredAt;
-    if (times.length < 2) return NaN;
-    return ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]);
+  /**
+   * Answers per second over the last two seconds (drops older times); NaN until answers have come for two
+   * seconds (the first answer waits for the model to load, so a shorter window would show
+   * the burst after it, not the rate).
+   */
+  currentFps() {
+    const now = performance.now();
+    while (this.#answeredAt.length > 0 && this.#answeredAt[0] <= now - FPS_WINDOW_MS) this.#answeredAt.shift();
+    if (!(now - this.#firstAnswerAt >= FPS_WINDOW_MS)) return NaN;
+    return (this.#answeredAt.length * 1000) / FPS_WINDOW_MS;
   }
 
   #render() {
     const { fps, latency, serverMs, dropped, frameSize } = this.#elements;
-    fps.textContent = Number.isFinite(this.fps) ? this.fps.toFixed(1) : "–";
+    const rate = this.currentFps();
+    fps.textContent = Number.isFinite(rate) ? rate.toFixed(1) : "–";
     const rtt = median(this.#rttMs);
     latency.textContent = Number.isFinite(rtt) ? `${Math.round(rtt)} ms` : "–";
     const server = median(this.#serverMs);
