@@ -85,6 +85,9 @@ class Config:
     signs: SignsConfig = field(default_factory=SignsConfig)
 
 
+#: Each MediaPipe tracking session costs a graph (~60 MB that the process never returns).
+MAX_MEDIAPIPE_TRACKING_SESSIONS = 4
+
 _CHOICES: dict[str, tuple[str, ...]] = {
     "model.engine": ("mediapipe", "litert"),
     "model.complexity": ("lite", "full"),
@@ -177,6 +180,13 @@ def parse_config(data: Mapping[str, object], env: Mapping[str, str] | None = Non
             raise ConfigError(f"{name}: expected a table, got {table!r}")
         built[name] = _build(name, cls, table)
     config = Config(**built)
+    model = config.model
+    if model.engine == "mediapipe" and model.tracking_sessions > MAX_MEDIAPIPE_TRACKING_SESSIONS:
+        raise ConfigError(
+            f"model.tracking_sessions: with engine = \"mediapipe\" each tracking session holds its own graph "
+            f"(~60 MB, never returned); expected at most {MAX_MEDIAPIPE_TRACKING_SESSIONS}, got "
+            f"{model.tracking_sessions} (engine = \"litert\" tracks every session at no memory cost)"
+        )
     env = env or {}
     server = config.server
     if "HOST" in env:

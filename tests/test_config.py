@@ -64,6 +64,12 @@ def test_bad_values_name_their_key(data: dict[str, dict[str, object]], message: 
         parse_config(data)
 
 
+def test_mediapipe_tracking_sessions_are_bounded_because_each_costs_a_graph() -> None:
+    with pytest.raises(ConfigError, match=r"model.tracking_sessions: with engine = \"mediapipe\""):
+        parse_config({"model": {"engine": "mediapipe", "tracking_sessions": 64}})
+    assert parse_config({"model": {"engine": "litert", "tracking_sessions": 64}}).model.tracking_sessions == 64
+
+
 def test_environment_overrides_host_port_and_token() -> None:
     config = parse_config({}, env={"HOST": "0.0.0.0", "PORT": "9001", "SIGNWIRE_TOKEN": "s3cret"})
     assert (config.server.host, config.server.port, config.server.token) == ("0.0.0.0", 9001, "s3cret")
