@@ -38,6 +38,12 @@ def test_teach_posts_captured_landmarks_and_lists_the_sign(probe: PageProbe, ser
     page.wait_for_selector("#taught-signs li:has-text('WAVE')")
     signs = server.get_json("/api/signs")["signs"]
     assert any(sign["label"] == "WAVE" and sign["source"] != "builtin" for sign in signs)
+    # The hand is still in view, held as it was taught: the server now names it.
+    page.wait_for_function("() => document.getElementById('sign-label').textContent === 'WAVE'", timeout=15_000)
+    # Held long enough, it becomes stable and is written as a word; Clear empties the text.
+    page.wait_for_function("() => document.getElementById('text-out').textContent.includes('WAVE')", timeout=15_000)
+    page.click("#clear-text")
+    assert page.text_content("#text-out") == ""
 
     page.click("#taught-signs button[aria-label='Forget the sign WAVE']")
     page.wait_for_function("() => /Forgot \"WAVE\"/.test(document.getElementById('teach-progress').textContent)")
