@@ -145,7 +145,10 @@ def _parse_point(value: object, where: str) -> Point:
     for axis, v in zip("xyz", value, strict=False):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise BadRequest(f"{where}.{axis}: expected a number, got {_preview(v)}")
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an integer literal with hundreds of digits
+            f = math.inf
         if not math.isfinite(f) or abs(f) > MAX_ABS_COORDINATE:
             raise BadRequest(f"{where}.{axis}: expected a finite number within ±{MAX_ABS_COORDINATE:g}, got {v!r}")
         coords.append(f)
@@ -178,7 +181,8 @@ def parse_hand(value: object, where: str = "hands[0]") -> Hand:
         raise BadRequest(f"{where}.landmarks: expected {NUM_LANDMARKS} points, got {count}")
     landmarks = tuple(_parse_point(p, f"{where}.landmarks[{i}]") for i, p in enumerate(points))
     score = value.get("score", 1.0)
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= float(score) <= 1.0:
+    # Compared as given: float() of an integer with hundreds of digits would overflow.
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
         raise BadRequest(f"{where}.score: expected a number in [0, 1], got {_preview(score)}")
     return Hand(handedness=side, score=float(score), landmarks=landmarks, world_landmarks=None)
 
