@@ -1,5 +1,6 @@
 // Wiring only: finds the page's elements and connects camera -> pacer -> connection ->
-// overlay and panels. Each module does one job; nothing here draws, encodes or parses.
+// overlay and panels, and decides which answer goes where (camera or still image). Each
+// module does one job; nothing here draws, encodes or parses.
 
 import { Camera, CameraError } from "./camera.js";
 import { Connection } from "./connection.js";
@@ -12,18 +13,11 @@ import { SignReadout } from "./signs/text.js";
 import { TeachPanel } from "./signs/teach.js";
 import { Stage } from "./stage.js";
 import { Stats } from "./stats.js";
-import { StatusBoard } from "./status.js";
+import { showTransport, StatusBoard } from "./status.js";
 import { StillPicker } from "./still.js";
 
 /** The page sends the camera image as the camera sees it (stage.js shows it mirrored). */
 const SENDS_MIRRORED = false;
-
-const TRANSPORT_NAMES = {
-  connecting: "connecting…",
-  websocket: "live over WebSocket",
-  http: "live over HTTP (fallback)",
-  offline: "server unreachable",
-};
 
 const byId = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -77,19 +71,9 @@ const connection = new Connection({
       status.set("answer", "error", `The server refused ${what}: ${error.message} (${error.code}).${hint}`);
     },
     onTransport(transport, { reconnectInMs }) {
-      const badge = byId("transport");
-      badge.dataset.transport = transport;
-      byId("transport-text").textContent = TRANSPORT_NAMES[transport];
-      const retry = reconnectInMs > 0 ? ` Trying the WebSocket again in ${Math.ceil(reconnectInMs / 1000)} s.` : "";
-      if (transport === "offline") {
-        // A skeleton from before the outage would sit still over a moving hand.
-        overlay.clear();
-        status.set("server", "error", `The signwire server at ${location.host} cannot be reached. Is it running? Retrying…`);
-      } else if (transport === "http") {
-        status.set("server", "warning", `The WebSocket is unavailable, so frames go over HTTP.${retry}`);
-      } else {
-        status.clear("server");
-      }
+      showTransport(status, byId("transport"), transport, reconnectInMs);
+      // A skeleton from before an outage would sit still over a moving hand.
+      if (transport === "offline") overlay.clear();
     },
   },
 });
