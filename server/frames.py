@@ -16,6 +16,7 @@ of a legal 16 MP frame. cv2 only resizes.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
@@ -49,6 +50,12 @@ class FrameLimits:
     fit_width_px: int = 640
     fit_height_px: int = 480
 
+
+#: What Pillow's parsers and decoders raise on malformed input. Its documented ones (OSError,
+#: ValueError, SyntaxError, EOFError) are not all: property-based fuzzing (tests/test_fuzz_frames.py)
+#: found a truncated PNG raising TypeError from inside Pillow, which would have been a 500.
+#: None of these means anything but "these bytes are not a decodable image".
+_DECODER_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct.error)
 
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed width is the stored height.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -93,7 +100,7 @@ def _open_checked(data: bytes, fmt: ImageFormat, limits: FrameLimits) -> Image.I
             image = Image.open(io.BytesIO(data), formats=[fmt.value])
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(f"the image declares too many pixels: {exc}") from None
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        except _DECODER_ERRORS as exc:
             raise BadImage(f"the {fmt.value} header could not be read: {exc}") from None
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -238,7 +245,7 @@ def decode_frame(data: bytes, limits: FrameLimits | None = None) -> DecodedFrame
     image = _open_checked(data, fmt, limits)
     try:
         orientation = int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
-    except (OSError, ValueError, SyntaxError, TypeError):
+    except _DECODER_ERRORS:
         orientation = 1  # an unreadable EXIF block is not a reason to refuse the pixels
     stored_w, stored_h = image.size
     transposed = orientation in _TRANSPOSING_ORIENTATIONS
@@ -253,7 +260,7 @@ def decode_frame(data: bytes, limits: FrameLimits | None = None) -> DecodedFrame
             rgb = _decode_with_pillow(image, fmt, stored_target)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"the image declares too many pixels: {exc}") from None
-    except (OSError, ValueError, SyntaxError, EOFError, cv2.error) as exc:
+    except (*_DECODER_ERRORS, cv2.error) as exc:
         raise BadImage(f"the {fmt.value} image could not be decoded: {exc}") from None
     finally:
         image.close()
