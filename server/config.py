@@ -56,14 +56,14 @@ class FramesConfig:
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
-    engine: str = "mediapipe"
+    engine: str = "litert"
     complexity: str = "lite"
     max_hands: int = 2
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
-    workers: int = 1
-    tracking_sessions: int = 0
-    detect_interval_frames: int = 1
+    workers: int = 2
+    tracking_sessions: int = 64
+    detect_interval_frames: int = 5
     threads: int = 1
     frame_timeout_s: float = 10.0
     start_timeout_s: float = 60.0

@@ -139,7 +139,7 @@ def default_toml(extra: str = "", db_dir: Path | None = None) -> str:
 
 @pytest.fixture(scope="session")
 def real_server() -> Iterator[ServerProcess]:
-    """One real server for the session, default config (lite model, one worker)."""
+    """One real server for the session, on the shipped defaults (LiteRT, lite models)."""
     server = start_server(default_toml())
     try:
         yield server
@@ -147,10 +147,14 @@ def real_server() -> Iterator[ServerProcess]:
         server.stop()
 
 
+#: MediaPipe's own graph with the full models: exactly how expected.json was made.
+MEDIAPIPE_FULL = '\n[model]\nengine = "mediapipe"\ncomplexity = "full"\ntracking_sessions = 0\n'
+
+
 @pytest.fixture(scope="session")
 def full_server() -> Iterator[ServerProcess]:
-    """A real server on the full model, as expected.json was made with."""
-    server = start_server(default_toml() + '\n[model]\ncomplexity = "full"\n')
+    """A real server on MediaPipe's graph with the full models, as expected.json was made."""
+    server = start_server(default_toml() + MEDIAPIPE_FULL)
     try:
         yield server
     finally:

@@ -21,6 +21,11 @@ def test_shipped_config_loads_with_the_contract_limits() -> None:
     assert config.memory.limit_mb == 512
 
 
+def test_code_defaults_are_the_shipped_file() -> None:
+    """A key left out of a config file means what config.toml says, never something else."""
+    assert load_config(DEFAULT_CONFIG_PATH, env={}) == parse_config({})
+
+
 def test_every_key_in_the_shipped_file_is_commented() -> None:
     lines = DEFAULT_CONFIG_PATH.read_text().splitlines()
     documented_before = False
