@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import time
 from typing import Any
 
@@ -241,7 +242,8 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         "# Server benchmark (`python -m tests.bench.bench_server`)",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}; "
+        f"1-minute load average {m['load_average_1m_at_start']} at start, {data.get('load_average_1m_at_end')} at end.",
         f"Config: shipped config.toml ({data['config']}). Frames: {data['frames_source']}.",
         "",
         "| memory (whole process tree RSS) | MB | target |",
@@ -287,7 +289,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server = start_server(toml)
     data: dict[str, Any] = {
         "machine": machine(),
-        "config": "engine=mediapipe, complexity=lite, workers=1, tracking_sessions=0",
+        "config": "engine=litert, complexity=lite, workers=2, tracking_sessions=64, detect_interval_frames=5",
         "frames_source": f"open_hand_640x360.mp4, {len(frames)} frames, JPEG q70, "
         f"mean {int(np.mean([len(f) for f in frames]))} bytes",
     }
@@ -332,6 +334,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     data = asyncio.run(run(args))
+    data["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     path = write_results("bench_server", data, markdown(data))
     print(path.read_text())
 

@@ -38,6 +38,8 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(total_kb / 2**20, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        # Other work on the box skews every number: say how busy it was when measured.
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     }
 
 
