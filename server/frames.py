@@ -182,7 +182,9 @@ _CV2_REDUCED_FLAGS = {
 }
 
 
-def _decode_plain_jpeg(data: bytes, stored_size: tuple[int, int], stored_target: tuple[int, int]) -> npt.NDArray[np.uint8]:
+def _decode_plain_jpeg(
+    data: bytes, stored_size: tuple[int, int], stored_target: tuple[int, int]
+) -> npt.NDArray[np.uint8]:
     """Decode an 8-bit YCbCr or grey JPEG with cv2 (about 4x faster than Pillow here)."""
     if not _jpeg_is_complete(data):
         raise BadImage("the JPEG is truncated (no end-of-image marker after its last scan)")

@@ -8,7 +8,7 @@ Pure data: no I/O, no model, no JSON (``messages.py`` owns the wire shape). Coor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 #: MediaPipe's hand has 21 points: wrist, thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20.
 NUM_LANDMARKS = 21
@@ -16,7 +16,7 @@ NUM_LANDMARKS = 21
 Point = tuple[float, float, float]
 
 
-class Handedness(str, Enum):
+class Handedness(StrEnum):
     LEFT = "Left"
     RIGHT = "Right"
 
@@ -60,7 +60,7 @@ class FrameResult:
     tracked: bool = False
 
 
-class SignSource(str, Enum):
+class SignSource(StrEnum):
     BUILTIN = "builtin"
     TAUGHT = "taught"
 

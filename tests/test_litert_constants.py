@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from server.model.files import hand_model_files, mediapipe_package_dir
 from server.model.litert import anchors, geometry, landmark, palm
 from server.model.litert.engine import ASSOCIATION_MIN_SIMILARITY
-from server.model.litert.models import hand_model_files, mediapipe_package_dir, read_handedness_labels
+from server.model.litert.models import read_handedness_labels
 
 GRAPH = "mediapipe/modules/hand_landmark/hand_landmark_tracking_cpu.binarypb"
 

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from server.model.engine import RawHand
+from server.model.files import Complexity, hand_model_files, sha256_file
 from server.model.litert.anchors import generate_anchors
 from server.model.litert.geometry import (
     NormRect,
@@ -29,12 +30,7 @@ from server.model.litert.geometry import (
     rect_to_roi,
 )
 from server.model.litert.landmark import LANDMARK_INPUT_SIZE, decode_landmarks, tracking_rect
-from server.model.litert.models import (
-    Complexity,
-    hand_model_files,
-    read_handedness_labels,
-    sha256_file,
-)
+from server.model.litert.models import read_handedness_labels
 from server.model.litert.palm import (
     NMS_MIN_SUPPRESSION_THRESHOLD,
     PALM_INPUT_SIZE,
