@@ -172,7 +172,7 @@ def parse_hand(value: object, where: str = "hands[0]") -> Hand:
         raise BadRequest(f"{where}: expected an object, got {_preview(value)}")
     handedness = value.get("handedness")
     try:
-        side = Handedness(handedness)
+        side = Handedness(str(handedness)) if isinstance(handedness, str) else Handedness("")
     except ValueError:
         raise BadRequest(f'{where}.handedness: expected "Left" or "Right", got {_preview(handedness)}') from None
     points = value.get("landmarks")
