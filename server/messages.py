@@ -171,10 +171,9 @@ def parse_hand(value: object, where: str = "hands[0]") -> Hand:
     if not isinstance(value, dict):
         raise BadRequest(f"{where}: expected an object, got {_preview(value)}")
     handedness = value.get("handedness")
-    try:
-        side = Handedness(str(handedness)) if isinstance(handedness, str) else Handedness("")
-    except ValueError:
-        raise BadRequest(f'{where}.handedness: expected "Left" or "Right", got {_preview(handedness)}') from None
+    if not isinstance(handedness, str) or handedness not in (Handedness.LEFT, Handedness.RIGHT):
+        raise BadRequest(f'{where}.handedness: expected "Left" or "Right", got {_preview(handedness)}')
+    side = Handedness(handedness)
     points = value.get("landmarks")
     if not isinstance(points, list) or len(points) != NUM_LANDMARKS:
         count = len(points) if isinstance(points, list) else _preview(points)
