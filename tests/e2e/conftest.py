@@ -108,9 +108,10 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes] | None) -> None:
     raise RuntimeError(f"{url}/healthz did not answer 200")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server() -> Iterator[Server]:
-    """The real server, in its own process group, with a throw-away signs database."""
+    """The real server, in its own process group, with a throw-away signs database. It stops
+    with the last page test, so its model worker does not sit beside the rest of the suite."""
     outside = os.environ.get("SIGNWIRE_E2E_URL")
     if outside:
         _wait_for_health(outside.rstrip("/"), None)
