@@ -239,6 +239,8 @@ async def post_frame(request: web.Request) -> web.Response:
     # Refused before the body is read: an over-rate client costs no frame buffer.
     app[keys.LIMITS].take_frame(request.remote or "-")
     data = await read_frame_body(request)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("http frame (%d bytes) to the model", len(data))
     metrics = app[keys.METRICS]
     with app[keys.BUDGET].holding(len(data)), metrics.in_flight.track_inprogress():
         # HTTP frames are detected from scratch: a POST has no connection to hold tracking state.

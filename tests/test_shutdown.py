@@ -1,0 +1,151 @@
+"""Clean shutdown of the real process: SIGTERM answers what is in flight, closes 1001, leaves nothing.
+
+``python -m server`` runs as a subprocess with DEBUG logs, so the test can wait for the line
+that says a frame was handed to the model (the first frame also loads the model, so it is
+certainly still in flight when SIGTERM arrives). Then: the frame in flight on the WebSocket and
+the POST in flight are both answered, the WebSocket is closed with 1001, the process exits 0,
+and no process it started is left (psutil).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import psutil
+import pytest
+import websockets
+
+from tests.conftest import FIXTURES, REPO, free_port
+
+pytestmark = pytest.mark.model
+
+PHOTO = (FIXTURES / "hands" / "open_hand_photo.jpg").read_bytes() if FIXTURES.is_dir() else b""
+
+
+class WatchedServer:
+    """``python -m server`` whose output lines can be waited for (bounded, no polling)."""
+
+    def __init__(self, toml: str, env: dict[str, str] | None = None) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="signwire-shutdown-"))
+        config = directory / "config.toml"
+        config.write_text(f'[signs]\ndb_path = "{directory / "signs.sqlite3"}"\n' + toml)
+        self.port = free_port()
+        child_env = {k: v for k, v in os.environ.items() if k != "SIGNWIRE_TOKEN"}
+        child_env.update({"PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **(env or {})})
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--config", str(config)],
+            cwd=REPO,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_for("signwire listening on", 60)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with self._changed:
+                self.lines.append(raw.decode(errors="replace"))
+                self._changed.notify_all()
+        self.process.stdout.close()
+        with self._changed:
+            self.lines.append("<eof>")
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout_s: float) -> str:
+        def found() -> str | None:
+            return next((line for line in self.lines if text in line or line == "<eof>"), None)
+
+        with self._changed:
+            line = self._changed.wait_for(found, timeout_s)
+        assert line is not None, f"no {text!r} within {timeout_s} s in:\n{''.join(self.lines)}"
+        assert line != "<eof>", f"the server exited before {text!r}:\n{''.join(self.lines)}"
+        return line
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def server() -> Iterator[WatchedServer]:
+    watched = WatchedServer("[server]\nshutdown_grace_s = 30\n", env={"SIGNWIRE_LOG_LEVEL": "DEBUG"})
+    try:
+        yield watched
+    finally:
+        watched.kill()
+
+
+async def post(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, object]]:
+    async with http.post(f"{url}/api/frame", data=io.BytesIO(PHOTO), headers={"Content-Type": "image/jpeg"}) as r:
+        return r.status, await r.json()
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["sigterm-to-server", "sigterm-to-process-group"])
+async def test_sigterm_answers_frames_in_flight_closes_1001_and_leaves_no_process(
+    server: WatchedServer, to_group: bool
+) -> None:
+    async with aiohttp.ClientSession() as http, websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        await ws.send(PHOTO)
+        # Handed to the model, which is still loading (waited for in a thread: the loop keeps running).
+        await asyncio.to_thread(server.wait_for, "frame 1 (", 30)
+        in_flight_post = asyncio.create_task(post(http, server.url))
+        await asyncio.to_thread(server.wait_for, "http frame (", 30)
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        assert children, "the model worker should be running"
+        if to_group:
+            os.killpg(server.process.pid, signal.SIGTERM)
+        else:
+            server.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            answer = json.loads(await ws.recv())
+            assert (answer["type"], answer["seq"], len(answer["hands"])) == ("result", 1, 1)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            status, body = await in_flight_post
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
+    assert (status, body["type"]) == (200, "result")
+    assert await asyncio.to_thread(server.process.wait, 60) == 0
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == [], alive
+    log = "".join(server.lines)
+    assert "signwire stopped" in log
+    assert "Traceback" not in log
+
+
+async def test_new_connections_are_refused_once_shutdown_begins(server: WatchedServer) -> None:
+    async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        await ws.send(PHOTO)
+        await asyncio.to_thread(server.wait_for, "frame 1 (", 30)
+        server.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            # The listening socket closes first, then the frame in flight is answered.
+            assert json.loads(await ws.recv())["type"] == "result"
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", server.port)
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", server.port)
+    assert await asyncio.to_thread(server.process.wait, 60) == 0
