@@ -20,9 +20,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m server
 
-# Debian's Chromium for the page tests; tests/e2e skips loudly when it cannot be had.
+# Debian's Chromium (and Firefox ESR) for the page tests; tests/e2e skips loudly without them.
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "WARNING: could not install chromium; browser tests will be skipped"
+	@command -v chromium >/dev/null 2>&1 && command -v firefox-esr >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver firefox-esr >/dev/null) || echo "WARNING: could not install chromium/firefox-esr; browser tests will be skipped"
 
 # PYTHONASYNCIODEBUG=1: a slow callback on the event loop is logged, in tests and in the servers they start.
 test: install browser
