@@ -287,7 +287,10 @@ async def test_image_over_websocket(
         answer = await ws_answer(ws, make())
         check(expected, None, answer)
         assert answer["seq"] == 1
-        # An error is a message: the connection stays open and answers the next frame.
+        # An error is a message: the connection stays open and answers the next frame. The
+        # reset says "new scene": a tracking engine would otherwise look for the hand where
+        # the previous (e.g. rotated) frame had it, and find it only on its next detection.
+        await ws.send(json.dumps({"type": "reset"}))
         after = await ws_answer(ws, PHOTO)
         assert (after["type"], after["seq"], len(after["hands"])) == ("result", 2, 1), after
 

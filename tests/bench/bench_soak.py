@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -208,6 +209,7 @@ async def stream(url: str, frames: list[bytes], *, fps: float, stop_at: float, o
     i = offset
     while time.monotonic() < stop_at:
         sent_at: dict[int, float] = {}
+        reader: asyncio.Task[None] | None = None
         try:
             async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
                 seq = 0
@@ -254,6 +256,10 @@ async def stream(url: str, frames: list[bytes], *, fps: float, stop_at: float, o
                 with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                     await reader
         except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, TimeoutError) as exc:
+            if reader is not None:  # its exception (the same closed connection) is retrieved here
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                    await reader
             stats.disconnects += 1
             stats.disconnect_reasons[type(exc).__name__] = stats.disconnect_reasons.get(type(exc).__name__, 0) + 1
             await asyncio.sleep(1)
@@ -274,12 +280,35 @@ async def sample(
                         "frames": memory["frames_processed"],
                         "restarts": memory.get("worker_restarts", 0),
                         "cgroup_mb": round(cgroup.usage_bytes() / MIB, 1),
-                        "processes": {p["role"]: p["rss_mb"] for p in memory["processes"]},
+                        "processes": [[p["role"], p["pid"], p["rss_mb"]] for p in memory["processes"]],
                     }
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 samples.append({"t_s": None, "error": str(exc)})
             await asyncio.sleep(1)
+
+
+def client_process(
+    *, url: str, frames: list[bytes], fps: float, stop_at: float, offsets: list[int], queue: Any
+) -> None:
+    """One load-generating process: some of the clients, and its own loop lag.
+
+    ``stop_at`` is ``time.monotonic()``, which on Linux is one clock for every process.
+    """
+
+    async def go() -> tuple[list[ClientStats], list[float]]:
+        stats = [ClientStats() for _ in offsets]
+        lags: list[float] = []
+        await asyncio.gather(
+            measure_lag(stop_at, lags),
+            *(
+                stream(url, frames, fps=fps, stop_at=stop_at, offset=offset, stats=stat)
+                for offset, stat in zip(offsets, stats, strict=True)
+            ),
+        )
+        return stats, lags
+
+    queue.put(asyncio.run(go()))
 
 
 async def measure_lag(stop_at: float, lags: list[float]) -> None:
@@ -332,24 +361,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         stop_at = started + args.minutes * 60
         samples: list[dict[str, Any]] = []
-        stats = [ClientStats() for _ in range(args.clients)]
         url = f"ws://127.0.0.1:{server.port}/ws"
         sampler = asyncio.create_task(sample(server, cgroup, started, stop_at, samples))
-        lags: list[float] = []
-        lag_probe = asyncio.create_task(measure_lag(stop_at, lags))
-        await asyncio.gather(
-            *(
-                stream(url, frames, fps=args.fps, stop_at=stop_at, offset=k * 37, stats=stats[k])
-                for k in range(args.clients)
+        # The clients run in several processes: one Python process generating the whole load
+        # was itself the bottleneck (its loop stalled for seconds under a loaded machine).
+        context = multiprocessing.get_context("spawn")
+        queue: multiprocessing.Queue[tuple[list[ClientStats], list[float]]] = context.Queue()
+        procs = max(1, min(args.client_procs, args.clients))
+        workers = [
+            context.Process(
+                target=client_process,
+                kwargs={
+                    "url": url,
+                    "frames": frames,
+                    "fps": args.fps,
+                    "stop_at": stop_at,
+                    "offsets": [k * 37 for k in range(i, args.clients, procs)],
+                    "queue": queue,
+                },
             )
-        )
+            for i in range(procs)
+        ]
+        for worker in workers:
+            worker.start()
         await sampler
-        await lag_probe
+        loop = asyncio.get_running_loop()
+        stats: list[ClientStats] = []
+        lags: list[float] = []
+        for _ in workers:
+            part_stats, part_lags = await loop.run_in_executor(None, queue.get, True, 120)
+            stats += part_stats
+            lags += part_lags
+        for worker in workers:
+            worker.join(30)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{server.url}/metrics") as r:
                 metrics_text = await r.text()
             async with http.get(f"{server.url}/api/memory") as r:
                 final_memory = await r.json()
+            async with http.get(f"{server.url}/readyz") as r:
+                ready = await r.json()
         tree = [root, *root.children(recursive=True)]
         server_cpu_s = 0.0
         for p in tree:
@@ -386,7 +437,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         last = next(s for s in reversed(samples) if "frames" in s)
         return {
             "machine": machine(),
-            "args": {"minutes": args.minutes, "clients": args.clients, "fps": args.fps, "limit_mb": args.limit_mb},
+            "args": {
+                "minutes": args.minutes,
+                "clients": args.clients,
+                "fps": args.fps,
+                "limit_mb": args.limit_mb,
+                "client_procs": procs,
+            },
+            "engine": {
+                "engine": ready.get("engine"),
+                "complexity": ready.get("complexity"),
+                "workers": ready.get("workers"),
+                "model_processes": len([p for p in final_memory["processes"] if p["role"] == "model"]),
+            },
             "config_overrides": server.config,
             "cgroup": {"version": cgroup.version, "path": str(cgroup.path)},
             "duration_s": round(duration_s, 1),
@@ -415,8 +478,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "server_exit_code": exit_code,
             "disconnect_reasons": disconnect_reasons,
             "server_total_ms_by_bucket": server_total_buckets(metrics_text),
-            "bench_loop_lag_ms": {"p50": percentile(lags, 50), "max": max(lags) if lags else None},
-            "cpu_seconds": {"server_tree": server_cpu_s, "bench_process": round(bench_cpu_s, 1)},
+            "client_loop_lag_ms": {"p50": percentile(lags, 50), "max": max(lags) if lags else None},
+            "cpu_seconds": {"server_tree": server_cpu_s, "bench_main_process": round(bench_cpu_s, 1)},
             "load_average_at_end": os.getloadavg(),
             "server_warnings": [
                 line
@@ -445,6 +508,7 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| measure | value |",
         "|---|---|",
+        f"| engine | {r['engine']} |",
         f"| duration | {r['duration_s']} s |",
         f"| OOM kills in the cgroup | **{r['oom_kills']}** |",
         f"| memory limit hit (reclaim events) | {r['limit_events']} |",
@@ -463,6 +527,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"| answer latency p50 / p95 / p99 | {r['latency_ms']['p50']} / {r['latency_ms']['p95']} /"
         f" {r['latency_ms']['p99']} ms |",
         f"| server exit code after SIGTERM | {r['server_exit_code']} |",
+        f"| server's own arrival-to-answer histogram (cumulative, by upper bound in s) |"
+        f" {r['server_total_ms_by_bucket']} |",
+        f"| load generator's loop lag p50 / max (its own stalls inflate client latencies) |"
+        f" {r['client_loop_lag_ms']['p50']} / {r['client_loop_lag_ms']['max']} ms |",
+        f"| disconnects by reason | {r['disconnect_reasons'] or 'none'} |",
+        f"| CPU seconds: server tree / load generator main process | {r['cpu_seconds']['server_tree']} /"
+        f" {r['cpu_seconds']['bench_main_process']} |",
+        f"| load average at the end (the machine was shared) | {r['load_average_at_end']} |",
         "",
         "Per-IP limits were raised for the run because every client is 127.0.0.1:"
         f" `{json.dumps(r['config_overrides'].get('server', {}))}`.",
@@ -477,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--fps", type=float, default=5.0)
     parser.add_argument("--limit-mb", type=int, default=512)
+    parser.add_argument("--client-procs", type=int, default=4, help="processes the clients are spread over")
     parser.add_argument("--name", default="bench_soak", help="results/NAME.json and .md")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
