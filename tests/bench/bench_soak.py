@@ -119,11 +119,14 @@ class MemoryCgroup:
         return {"failcnt": int((self.path / "memory.failcnt").read_text())}
 
     def remove(self) -> None:
+        left = []
         for pid in self.procs_file.read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(int(pid))
+                process.kill()
+                left.append(process)
+        psutil.wait_procs(left, timeout=30)  # a cgroup can only be removed once it is empty
+        self.path.rmdir()
 
 
 # ------------------------------------------------------------------ server
