@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from server.config import Config, parse_config
 from server.errors import ModelUnavailable
@@ -90,11 +93,17 @@ def write_config(directory: Path, toml: str) -> Path:
     return path
 
 
-def start_server(toml: str = "", env: dict[str, str] | None = None, ready_timeout_s: float = 60.0) -> ServerProcess:
+def start_server(
+    toml: str = "",
+    env: dict[str, str] | None = None,
+    ready_timeout_s: float = 60.0,
+    command_prefix: Sequence[str] = (),
+) -> ServerProcess:
     """Start ``python -m server`` with ``toml`` as its whole config file; return once it listens.
 
     A thread copies the child's output to a log file and signals when the server logs that it
-    listens, so the wait is on that event (bounded), never a fixed sleep.
+    listens, so the wait is on that event (bounded), never a fixed sleep. ``command_prefix``
+    runs the server under another command (the soak benchmark's cgroup launcher).
     """
     directory = Path(tempfile.mkdtemp(prefix="signwire-test-"))
     config_path = write_config(directory, toml)
@@ -103,7 +112,7 @@ def start_server(toml: str = "", env: dict[str, str] | None = None, ready_timeou
     child_env = {k: v for k, v in os.environ.items() if k != "SIGNWIRE_TOKEN"}
     child_env.update({"PORT": str(port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **(env or {})})
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--config", str(config_path)],
+        [*command_prefix, sys.executable, "-m", "server", "--config", str(config_path)],
         cwd=REPO,
         env=child_env,
         stdout=subprocess.PIPE,
@@ -159,6 +168,24 @@ def full_server() -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- helpers for transport tests
+
+
+async def expect_error(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
+    """Assert the contract's error JSON with its status and code; return the body."""
+    assert response.status == status
+    body: dict[str, Any] = await response.json()
+    assert (body["type"], body["code"]) == ("error", code)
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return body
+
+
+def client_ws_url(client: TestClient[web.Request, web.Application]) -> str:
+    """The WebSocket URL of an aiohttp test client's server."""
+    return f"ws://{client.host}:{client.port}/ws"
 
 
 # ---------------------------------------------------------------- fakes for transport tests

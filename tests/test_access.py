@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 import pytest
 import websockets
 from aiohttp import web
@@ -20,7 +19,7 @@ from server.app import create_app
 from server.errors import Busy, Forbidden, Unauthorized
 from server.transport.access import check_origin, check_token
 from server.transport.limits import ClientLimits
-from tests.conftest import FakeModel, FakeRecognizer, make_config
+from tests.conftest import FakeModel, FakeRecognizer, client_ws_url, expect_error, make_config
 
 JPEG = b"\xff\xd8\xff" + b"\x00" * 100
 OWN = "http://127.0.0.1:8000"
@@ -195,17 +194,6 @@ async def start(aiohttp_client: Any, model: FakeModel | None = None, **server: A
     return client
 
 
-def ws_url(client: Client) -> str:
-    return f"ws://{client.host}:{client.port}/ws"
-
-
-async def expect_error(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status
-    body: dict[str, Any] = await response.json()
-    assert (body["type"], body["code"]) == ("error", code)
-    return body
-
-
 async def test_allowed_cross_origin_is_echoed_never_wildcard(aiohttp_client: Any) -> None:
     client = await start(aiohttp_client, allowed_origins=["https://partner.example"])
     response = await client.post("/api/frame", data=JPEG, headers={"Origin": "https://partner.example"})
@@ -234,7 +222,7 @@ async def test_foreign_origin_gets_403_and_no_cors_headers(aiohttp_client: Any) 
         assert "Access-Control-Allow-Origin" not in response.headers
         await expect_error(await client.get("/ws", headers={"Origin": origin}), 403, "forbidden")
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(ws_url(client), origin=websockets.Origin("http://localhost.evil.com")):
+        async with websockets.connect(client_ws_url(client), origin=websockets.Origin("http://localhost.evil.com")):
             pass
     assert refused.value.response.status_code == 403
     assert (await client.post("/api/frame", data=JPEG)).status == 200  # still serving
@@ -277,19 +265,21 @@ async def test_token_is_never_echoed(aiohttp_client: Any) -> None:
     # ?token= is for /ws only (browsers cannot set headers there); an API call must use the header.
     await expect_error(await client.get("/api/memory?token=tok-0123456789"), 401, "unauthorized")
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(ws_url(client) + "?token=nope"):
+        async with websockets.connect(client_ws_url(client) + "?token=nope"):
             pass
     assert refused.value.response.status_code == 401
-    async with websockets.connect(ws_url(client), additional_headers={"Authorization": "Bearer tok-0123456789"}) as ws:
+    async with websockets.connect(
+        client_ws_url(client), additional_headers={"Authorization": "Bearer tok-0123456789"}
+    ) as ws:
         await ws.send(JPEG)
         assert json.loads(await ws.recv())["type"] == "result"
 
 
 async def test_connections_per_ip_answer_busy_with_retry_after(aiohttp_client: Any) -> None:
     client = await start(aiohttp_client, max_connections_per_ip=2)
-    async with websockets.connect(ws_url(client)) as first, websockets.connect(ws_url(client)):
+    async with websockets.connect(client_ws_url(client)) as first, websockets.connect(client_ws_url(client)):
         with pytest.raises(websockets.InvalidStatus) as refused:
-            async with websockets.connect(ws_url(client)):
+            async with websockets.connect(client_ws_url(client)):
                 pass
         response = refused.value.response
         assert response.status_code == 429
@@ -298,7 +288,7 @@ async def test_connections_per_ip_answer_busy_with_retry_after(aiohttp_client: A
         await first.send(JPEG)  # the open ones are unaffected
         assert json.loads(await first.recv())["type"] == "result"
     # Closing gives the slots back.
-    async with websockets.connect(ws_url(client)) as again:
+    async with websockets.connect(client_ws_url(client)) as again:
         await again.send(JPEG)
         assert json.loads(await again.recv())["type"] == "result"
 
@@ -310,7 +300,7 @@ async def test_frame_rate_per_ip_answers_busy_on_both_transports(aiohttp_client:
     refused = await client.post("/api/frame", data=JPEG)
     await expect_error(refused, 429, "busy")
     assert int(refused.headers["Retry-After"]) >= 1
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         await ws.send(JPEG)
         answer = json.loads(await ws.recv())
         assert (answer["type"], answer["code"], answer["seq"]) == ("error", "busy", 1)

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.errors import ModelUnavailable
-from tests.conftest import FakeModel, FakeRecognizer, make_config
+from tests.conftest import FakeModel, FakeRecognizer, client_ws_url, expect_error, make_config
 
 LIMIT = 4096
 JPEG = b"\xff\xd8\xff" + b"\x00" * 100
@@ -45,20 +45,6 @@ async def start(aiohttp_client: Any, model: FakeModel, **tables: dict[str, Any])
     config = make_config(**{"frames": {"max_bytes": LIMIT}, **tables})
     result: Client = await aiohttp_client(create_app(config, model=model, recognizer=FakeRecognizer()))
     return result
-
-
-def ws_url(client: Client) -> str:
-    return f"ws://{client.host}:{client.port}/ws"
-
-
-async def expect_error(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status
-    body: dict[str, Any] = await response.json()
-    assert body["type"] == "error"
-    assert body["code"] == code
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return body
 
 
 # ------------------------------------------------------------------ HTTP
@@ -189,7 +175,7 @@ async def test_token_is_required_on_ws_and_api_only(aiohttp_client: Any, model: 
     assert ok.status == 200
     assert (await client.get("/healthz")).status == 200
     await expect_error(await client.get("/ws"), 401, "unauthorized")
-    async with websockets.connect(ws_url(client) + "?token=s3cret") as ws:
+    async with websockets.connect(client_ws_url(client) + "?token=s3cret") as ws:
         await ws.send(JPEG)
         assert json.loads(await ws.recv())["type"] == "result"
 
@@ -198,7 +184,7 @@ async def test_token_is_required_on_ws_and_api_only(aiohttp_client: Any, model: 
 
 
 async def test_ws_answers_each_frame_with_its_seq(client: Client, model: FakeModel) -> None:
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         for seq in (1, 2, 3):
             await ws.send(JPEG)
             answer = json.loads(await ws.recv())
@@ -207,7 +193,7 @@ async def test_ws_answers_each_frame_with_its_seq(client: Client, model: FakeMod
 
 async def test_ws_keeps_only_the_newest_waiting_frame(client: Client, model: FakeModel) -> None:
     model.gate = asyncio.Event()
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         await ws.send(JPEG)  # seq 1 goes to the model and waits at the gate
         await asyncio.wait_for(model.started.wait(), 5)
         for _ in range(4):  # seqs 2-5 arrive while 1 is in flight
@@ -224,7 +210,7 @@ async def test_ws_keeps_only_the_newest_waiting_frame(client: Client, model: Fak
 
 async def test_ws_frame_of_exactly_the_limit_is_accepted_and_one_over_closes_1009(client: Client) -> None:
     for compression in (None, "deflate"):
-        async with websockets.connect(ws_url(client), compression=compression, max_size=None) as ws:
+        async with websockets.connect(client_ws_url(client), compression=compression, max_size=None) as ws:
             await ws.send(JPEG + b"\x00" * (LIMIT - len(JPEG)))
             assert json.loads(await ws.recv())["type"] == "result"
             await ws.send(JPEG + b"\x00" * (LIMIT + 1 - len(JPEG)))
@@ -235,7 +221,7 @@ async def test_ws_frame_of_exactly_the_limit_is_accepted_and_one_over_closes_100
 
 
 async def test_ws_text_messages(client: Client, model: FakeModel) -> None:
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         await ws.send(json.dumps({"type": "hello", "mirrored": True}))
         await ws.send(JPEG)
         assert json.loads(await ws.recv())["seq"] == 1
@@ -255,14 +241,14 @@ async def test_ws_text_messages(client: Client, model: FakeModel) -> None:
 
 async def test_ws_error_answers_carry_the_seq(client: Client, model: FakeModel) -> None:
     model.fail_with = ModelUnavailable("gone")
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         await ws.send(JPEG)
         answer = json.loads(await ws.recv())
     assert (answer["type"], answer["code"], answer["seq"]) == ("error", "model_unavailable", 1)
 
 
 async def test_two_connections_never_share_a_session(client: Client, model: FakeModel) -> None:
-    async with websockets.connect(ws_url(client)) as a, websockets.connect(ws_url(client)) as b:
+    async with websockets.connect(client_ws_url(client)) as a, websockets.connect(client_ws_url(client)) as b:
         await a.send(JPEG)
         await a.recv()
         await b.send(JPEG)
@@ -273,7 +259,7 @@ async def test_two_connections_never_share_a_session(client: Client, model: Fake
 
 async def test_connection_cap_answers_busy_with_retry_after(aiohttp_client: Any, model: FakeModel) -> None:
     client = await start(aiohttp_client, model, server={"max_connections": 1})
-    async with websockets.connect(ws_url(client)) as ws:
+    async with websockets.connect(client_ws_url(client)) as ws:
         await ws.send(JPEG)
         await ws.recv()
         response = await client.get(
@@ -293,7 +279,7 @@ async def test_frame_budget_answers_busy_instead_of_queueing(aiohttp_client: Any
     # Room for one frame held server-wide: a second connection's frame is refused, not queued.
     client = await start(aiohttp_client, model, frames={"max_bytes": LIMIT, "max_pending_bytes": len(JPEG)})
     model.gate = asyncio.Event()
-    async with websockets.connect(ws_url(client)) as a, websockets.connect(ws_url(client)) as b:
+    async with websockets.connect(client_ws_url(client)) as a, websockets.connect(client_ws_url(client)) as b:
         await a.send(JPEG)
         await asyncio.wait_for(model.started.wait(), 5)
         await b.send(JPEG)

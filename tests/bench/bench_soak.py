@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ import numpy as np
 import psutil
 import websockets
 
-from tests.bench.common import REPO, machine, percentile, video_jpegs, write_results
+from tests.bench.common import machine, percentile, video_jpegs, write_results
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MIB = 2**20
@@ -146,49 +145,13 @@ class SoakServer:
 
 def start_in_cgroup(cgroup: MemoryCgroup, toml: str, workdir: Path) -> SoakServer:
     """``python -m server`` moved into the cgroup before it execs, so nothing escapes it."""
-    from tests.conftest import free_port
+    from tests.conftest import start_server
 
-    config_path = workdir / "config.toml"
-    config_path.write_text(toml)
-    log_path = workdir / "server.log"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SIGNWIRE_TOKEN"}
-    env.update({"PORT": str(port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
-    process = subprocess.Popen(
-        [
-            "sh",
-            "-c",
-            'echo $$ > "$0" && exec "$@"',
-            str(cgroup.procs_file),
-            sys.executable,
-            "-m",
-            "server",
-            "--config",
-            str(config_path),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    listening = threading.Event()
-
-    def copy_output() -> None:
-        assert process.stdout is not None
-        with log_path.open("wb") as log:
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                if b"signwire listening on" in line:
-                    listening.set()
-        listening.set()
-
-    threading.Thread(target=copy_output, daemon=True).start()
-    if not listening.wait(60) or process.poll() is not None:
-        process.kill()
-        raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-    return SoakServer(process=process, port=port, log_path=log_path, config=tomllib.loads(toml))
+    # The shell writes its own pid into the cgroup, then becomes the server.
+    launcher = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs_file)]
+    server = start_server(toml, command_prefix=launcher)
+    (workdir / "config.toml").write_text(toml)
+    return SoakServer(process=server.process, port=server.port, log_path=server.log_path, config=tomllib.loads(toml))
 
 
 # ------------------------------------------------------------------ clients
