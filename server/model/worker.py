@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from server.errors import SignwireError
 from server.frames import FrameLimits, decode_frame
 from server.model.engine import HandEngine, RawHand
@@ -98,8 +100,9 @@ def hand_to_wire(hand: RawHand, mirrored: bool) -> dict[str, Any]:
     return {
         "handedness": label,
         "score": round(hand.score, 4),
-        "landmarks": [[round(float(v), 6) for v in point] for point in hand.landmarks],
-        "world_landmarks": [[round(float(v), 6) for v in point] for point in hand.world_landmarks],
+        # Rounded as whole arrays: iterating numpy scalars one by one cost ~0.4 ms a frame.
+        "landmarks": np.round(hand.landmarks.astype(np.float64), 6).tolist(),
+        "world_landmarks": np.round(hand.world_landmarks.astype(np.float64), 6).tolist(),
     }
 
 
