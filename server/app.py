@@ -70,10 +70,7 @@ def create_app(
             else model
         )
         app[keys.MODEL] = pool
-        metrics.roles.provider = lambda: [
-            ("server", os.getpid()),
-            *(("model", pid) for pid in app[keys.MODEL].pids()),
-        ]
+        metrics.process_roles = lambda: [("server", os.getpid()), *(("model", pid) for pid in pool.pids())]
         yield
         if owned:
             await pool.close()

@@ -7,8 +7,9 @@ registry, so two apps in one test process never share numbers. It does not serve
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import psutil
@@ -63,14 +64,14 @@ def memory_snapshot(roles: Iterable[tuple[str, int]]) -> MemorySnapshot:
 class _RssCollector(Collector):
     """Reads RSS per role at scrape time, so the number is never stale."""
 
-    def __init__(self, roles: RolesSource) -> None:
-        self._roles = roles
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "signwire_process_rss_bytes", "Resident set size of each server process", labels=["role", "pid"]
         )
-        snapshot = memory_snapshot(self._roles())
+        snapshot = self._metrics.memory()
         for process in snapshot.processes:
             family.add_metric([process.role, str(process.pid)], process.rss_mb * MIB)
         yield family
@@ -79,15 +80,12 @@ class _RssCollector(Collector):
         yield total
 
 
-class RolesSource:
-    """Callable returning the (role, pid) pairs to measure; set once the app knows them."""
+#: Returns the (role, pid) of every process of the server.
+ProcessRoles = Callable[[], Iterable[tuple[str, int]]]
 
-    def __init__(self) -> None:
-        self.provider: object = None
 
-    def __call__(self) -> list[tuple[str, int]]:
-        provider = self.provider
-        return list(provider()) if callable(provider) else []
+def _server_only() -> list[tuple[str, int]]:
+    return [("server", os.getpid())]
 
 
 class Metrics:
@@ -96,7 +94,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.started_at = time.monotonic()
-        self.roles = RolesSource()
+        #: Which processes make up the server; the app replaces it once the model pool exists.
+        self.process_roles: ProcessRoles = _server_only
         self.frames = Counter("signwire_frames", "Frames answered with a result", ["transport"], registry=self.registry)
         self.errors = Counter(
             "signwire_errors", "Errors answered, by contract code", ["transport", "code"], registry=self.registry
@@ -118,8 +117,12 @@ class Metrics:
         self.in_flight = Gauge(
             "signwire_frames_in_flight", "Frames handed to the model and not yet answered", registry=self.registry
         )
-        self.registry.register(_RssCollector(self.roles))
+        self.registry.register(_RssCollector(self))
         self.frames_processed = 0
+
+    def memory(self) -> MemorySnapshot:
+        """RSS of every process of the server, read now."""
+        return memory_snapshot(self.process_roles())
 
     def observe_frame(self, transport: str, decode_ms: float, inference_ms: float, total_ms: float) -> None:
         self.frames_processed += 1

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -26,7 +25,6 @@ from aiohttp import BodyPartReader, web
 
 from server import messages
 from server.errors import BadRequest, FrameTooLarge, InternalError, NotFound, SignwireError
-from server.metrics import memory_snapshot
 from server.model.files import describe, hand_model_files
 from server.transport import keys
 from server.transport.access import check_origin, check_token
@@ -297,13 +295,9 @@ async def post_landmarks(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=messages.dumps)
 
 
-def _roles(app: web.Application) -> list[tuple[str, int]]:
-    return [("server", os.getpid()), *(("model", pid) for pid in app[keys.MODEL].pids())]
-
-
 async def get_memory(request: web.Request) -> web.Response:
     app = request.app
-    snapshot = memory_snapshot(_roles(app))
+    snapshot = app[keys.METRICS].memory()
     model = app[keys.MODEL]
     body = {
         "rss_mb": snapshot.rss_mb,
