@@ -109,11 +109,22 @@ def encode_landmarks_result(
     return message
 
 
-def encode_error(error: SignwireError, *, seq: int | None = None, include_seq: bool = False) -> dict[str, Any]:
-    """The ``error`` message; on the WebSocket it carries the ``seq`` of the frame it answers."""
+def encode_error(
+    error: SignwireError, *, seq: int | None = None, include_seq: bool = False, dropped: int | None = None
+) -> dict[str, Any]:
+    """The ``error`` message.
+
+    Args:
+        error: what went wrong.
+        seq: on the WebSocket, the frame it answers (``include_seq``; ``None`` for a text message).
+        include_seq: whether to carry ``seq`` (WebSocket answers to frames do).
+        dropped: frames skipped on the way to the frame it answers (WebSocket; an added field).
+    """
     message: dict[str, Any] = {"type": "error", "code": error.code, "message": str(error)}
     if include_seq:
         message["seq"] = seq
+    if dropped is not None:
+        message["dropped"] = dropped
     return message
 
 

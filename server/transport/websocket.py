@@ -134,6 +134,9 @@ async def _answer_frames(conn: Connection, sign_session: keys.SignSession) -> No
         dropped = conn.take_dropped()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("ws %s frame %d (%d bytes) to the model", conn.short_id, item.seq, len(item.data))
+        seq = item.seq
+        error: SignwireError | None = None
+        message: dict[str, object] = {}
         metrics.in_flight.inc()
         try:
             result = await model.infer(item.data, session=conn.tracking_id, mirrored=conn.mirrored)
@@ -142,28 +145,24 @@ async def _answer_frames(conn: Connection, sign_session: keys.SignSession) -> No
             metrics.observe_frame("ws", result.decode_ms, result.inference_ms, total_ms)
             message = messages.encode_frame_result(
                 result,
-                seq=item.seq,
+                seq=seq,
                 sign=sign,
                 total_ms=total_ms,
                 dropped=dropped,
                 text=sign_session.text,
             )
-        except SignwireError as error:
-            metrics.observe_error("ws", error.code)
-            message = {**messages.encode_error(error, seq=item.seq, include_seq=True), "dropped": dropped}
+        except SignwireError as exc:
+            error = exc
         except Exception:
-            log.exception("ws %s: unexpected failure on frame %d", conn.short_id, item.seq)
-            metrics.observe_error("ws", InternalError.code)
-            message = {
-                **messages.encode_error(
-                    InternalError("the server failed on this frame"), seq=item.seq, include_seq=True
-                ),
-                "dropped": dropped,
-            }
+            log.exception("ws %s: unexpected failure on frame %d", conn.short_id, seq)
+            error = InternalError("the server failed on this frame")
         finally:
             metrics.in_flight.dec()
             budget.give_back(len(item.data))
             del item
+        if error is not None:
+            metrics.observe_error("ws", error.code)
+            message = messages.encode_error(error, seq=seq, include_seq=True, dropped=dropped)
         await conn.send(message)
         if conn.pending is None:
             conn.idle.set()
