@@ -17,7 +17,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from aiohttp import BodyPartReader, web
 
 from server import messages
 from server.errors import BadRequest, FrameTooLarge, InternalError, NotFound, SignwireError
+from server.landmarks import Hand, Sign
 from server.model.files import describe, hand_model_files
 from server.transport import keys
 from server.transport.access import check_origin, check_token
@@ -227,6 +228,22 @@ async def _read_frame_body(request: web.Request) -> bytes:
     return await read_limited(request.content.read, frames.max_bytes, "the frame")
 
 
+def recognise(
+    app: web.Application, hands: Sequence[Hand], *, session: str | None, mirrored: bool
+) -> tuple[Sign | None, str | None]:
+    """The sign for an HTTP request's hands, and the session's text when it names a session.
+
+    Without a session each request stands alone (``stable`` is never true). Landmarks stay in
+    the coordinates of the frame as sent, so the recogniser needs ``mirrored`` to tell which way
+    a selfie-view hand faces.
+    """
+    recognizer = app[keys.RECOGNIZER]
+    if session is None:
+        return recognizer.classify(hands, mirrored=mirrored), None
+    sign_session = recognizer.session_for(session)
+    return sign_session.observe(hands, mirrored=mirrored), sign_session.text
+
+
 async def post_frame(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app = request.app
@@ -243,16 +260,7 @@ async def post_frame(request: web.Request) -> web.Response:
     with app[keys.BUDGET].holding(len(data)), metrics.in_flight.track_inprogress():
         # HTTP frames are detected from scratch: a POST has no connection to hold tracking state.
         result = await app[keys.MODEL].infer(data, session=None, mirrored=mirrored)
-    recognizer = app[keys.RECOGNIZER]
-    text: str | None = None
-    if session is not None:
-        sign_session = recognizer.session_for(session)
-        # Landmarks stay in the coordinates of the frame as sent: the recogniser needs to know
-        # a selfie-view frame to tell which way the hand faces.
-        sign = sign_session.observe(result.hands, mirrored=mirrored)
-        text = sign_session.text
-    else:
-        sign = recognizer.classify(result.hands, mirrored=mirrored)
+    sign, text = recognise(app, result.hands, session=session, mirrored=mirrored)
     total_ms = (time.perf_counter() - started) * 1e3
     metrics.observe_frame("http", result.decode_ms, result.inference_ms, total_ms)
     body = messages.encode_frame_result(result, seq=None, sign=sign, total_ms=total_ms, text=text)
@@ -282,14 +290,7 @@ async def post_landmarks(request: web.Request) -> web.Response:
     obj = await read_json_body(request)
     hands = messages.parse_hands(obj)
     session = messages.parse_session(obj)
-    recognizer = request.app[keys.RECOGNIZER]
-    text: str | None = None
-    if session is not None:
-        sign_session = recognizer.session_for(session)
-        sign = sign_session.observe(hands)
-        text = sign_session.text
-    else:
-        sign = recognizer.classify(hands)
+    sign, text = recognise(request.app, hands, session=session, mirrored=False)
     total_ms = (time.perf_counter() - started) * 1e3
     body = messages.encode_landmarks_result(hands, sign=sign, total_ms=total_ms, text=text)
     return web.json_response(body, dumps=messages.dumps)
