@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import os
@@ -181,7 +180,9 @@ class WorkerHandle:
                 return  # a live worker is already in place
             elif current is not None:
                 await self._stop("crash", graceful=False)
-            if self.closing:  # close() began while the old worker was stopping
+            # Read through the property: close() may have begun while the old worker was
+            # stopping, which a re-read of the attribute would hide from mypy's narrowing.
+            if self.closing:
                 return
             await self._start()
             try:
@@ -315,11 +316,6 @@ class WorkerHandle:
                     process.stdin.write(encode_message({"op": "end", "session": session}))
                     await process.stdin.drain()
 
-    async def kill_for_test(self) -> None:
-        """Kill the process without telling the pool, as a native crash would."""
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
-
     async def close(self) -> None:
         self._closing = True
         watchers = list(self._watchers)
@@ -408,8 +404,3 @@ class ModelPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(worker.close() for worker in self.workers))
-
-
-def replace_config(config: Config, **model_overrides: Any) -> Config:
-    """A copy of ``config`` with some ``[model]`` keys changed (tests, benchmarks)."""
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, **model_overrides))
