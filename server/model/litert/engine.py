@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from server.model.engine import RawHand
-from server.model.files import Complexity, hand_model_files, sha256_file
+from server.model.files import Complexity, describe, hand_model_files
 from server.model.litert.anchors import generate_anchors
 from server.model.litert.geometry import (
     NormRect,
@@ -128,8 +128,7 @@ class LiteRTEngine:
         self.detect_interval_frames = detect_interval_frames
 
         files = hand_model_files(complexity)
-        self._model_paths = [str(p) for p in files.models()]
-        self._model_hashes = [sha256_file(p) for p in files.models()]
+        self._model_paths = files.models()
         self._labels = read_handedness_labels(files.handedness_labels)
         self._anchors = generate_anchors()
         self._sessions = SessionStore(max_sessions)
@@ -183,8 +182,12 @@ class LiteRTEngine:
         self._sessions.discard(session)
 
     def model_files(self) -> list[tuple[str, str]]:
-        """(absolute path, sha256 hex) of the palm detection and hand landmark models."""
-        return list(zip(self._model_paths, self._model_hashes, strict=True))
+        """(absolute path, sha256 hex) of the palm detection and hand landmark models.
+
+        Hashed on request, not at start-up: a worker's start should load models, not read them
+        twice (``/readyz`` hashes them in the server process).
+        """
+        return [(f.path, f.sha256) for f in describe(self._model_paths)]
 
     def close(self) -> None:
         """Drop the interpreters and every session; later calls to :meth:`process` raise."""
