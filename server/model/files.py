@@ -53,6 +53,19 @@ def mediapipe_package_dir() -> Path:
     raise FileNotFoundError("the mediapipe package is not installed; its wheel holds the hand models")
 
 
+def as_complexity(name: str) -> Complexity:
+    """A validated config value ("lite" or "full") as the type the engines take.
+
+    Raises:
+        ValueError: any other name.
+    """
+    if name == "lite":
+        return "lite"
+    if name == "full":
+        return "full"
+    raise ValueError(f"complexity must be 'lite' or 'full', got {name!r}")
+
+
 def hand_model_files(complexity: Complexity, root: Path | None = None) -> HandModelFiles:
     """Paths of the models the hand graph loads at ``complexity``.
 

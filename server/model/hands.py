@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from server.model.engine import RawHand
-from server.model.files import describe, hand_model_files
+from server.model.files import as_complexity, describe, hand_model_files
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class MediaPipeEngine:
             self._free.append(graph)
 
     def model_files(self) -> list[tuple[str, str]]:
-        files = hand_model_files("full" if self._complexity == "full" else "lite")
+        files = hand_model_files(as_complexity(self._complexity))
         return [(f.path, f.sha256) for f in describe(files.models())]
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from server.errors import SignwireError
 from server.frames import FrameLimits, decode_frame
 from server.model.engine import HandEngine, RawHand
+from server.model.files import as_complexity
 from server.model.protocol import PREFIX, decode_header, decode_prefix, encode_message
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def build_engine(settings: WorkerSettings) -> HandEngine:
         # One set of interpreters serves every session; a session's tracking state is a few
         # regions, so the bound is on count only (least recently used sessions are forgotten).
         return LiteRTEngine(
-            "full" if settings.complexity == "full" else "lite",
+            as_complexity(settings.complexity),
             max_hands=settings.max_hands,
             min_detection_confidence=settings.min_detection_confidence,
             min_tracking_confidence=settings.min_tracking_confidence,

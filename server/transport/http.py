@@ -26,7 +26,7 @@ from aiohttp import BodyPartReader, web
 from server import messages
 from server.errors import BadRequest, FrameTooLarge, InternalError, NotFound, SignwireError
 from server.landmarks import Hand, Sign
-from server.model.files import describe, hand_model_files
+from server.model.files import as_complexity, describe, hand_model_files
 from server.transport import keys
 from server.transport.access import check_origin, check_token
 
@@ -326,7 +326,7 @@ async def get_readyz(request: web.Request) -> web.Response:
     app = request.app
     model_config = app[keys.CONFIG].model
     try:
-        paths = hand_model_files("full" if model_config.complexity == "full" else "lite").models()
+        paths = hand_model_files(as_complexity(model_config.complexity)).models()
         files = await asyncio.to_thread(_cached_describe, tuple(str(p) for p in paths))
     except (FileNotFoundError, OSError) as exc:
         body = {"ready": False, "reason": f"the hand model cannot be loaded: {exc}"}
