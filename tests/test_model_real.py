@@ -24,6 +24,10 @@ import psutil
 import pytest
 import websockets
 
+from server.config import parse_config
+from server.errors import ModelUnavailable
+from server.model import pool as pool_module
+from server.model.pool import ModelPool
 from tests.conftest import FIXTURES, ServerProcess, default_toml, load_expected, start_server
 
 pytestmark = pytest.mark.model
@@ -291,6 +295,19 @@ async def wait_for_in_flight(http: aiohttp.ClientSession, url: str, count: int) 
             text = await (await http.get(f"{url}/metrics")).text()
             if f"signwire_frames_in_flight {float(count)}" in text:
                 return
+
+
+async def test_a_worker_that_cannot_start_costs_that_frame_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ModelPool(parse_config({"model": {"workers": 1}}))
+    frame = (FIXTURES / "hands" / "open_hand_photo.jpg").read_bytes()
+    try:
+        monkeypatch.setattr(pool_module, "WORKER_COMMAND", ("/nonexistent/python", "-m", "server.model.worker"))
+        with pytest.raises(ModelUnavailable, match="could not be started"):
+            await pool.infer(frame, session=None, mirrored=False)
+        monkeypatch.undo()
+        assert len((await pool.infer(frame, session=None, mirrored=False)).hands) == 1
+    finally:
+        await pool.close()
 
 
 async def test_killed_worker_costs_the_frame_in_flight_only(http: aiohttp.ClientSession) -> None:

@@ -26,6 +26,9 @@ import psutil
 import pytest
 import websockets
 
+from server.config import parse_config
+from server.model.pool import init_message
+from server.model.protocol import PREFIX, decode_header, decode_prefix, encode_message
 from tests.conftest import FIXTURES, REPO, free_port
 
 pytestmark = pytest.mark.model
@@ -94,6 +97,8 @@ def server() -> Iterator[WatchedServer]:
         yield watched
     finally:
         watched.kill()
+        # Captured by pytest and shown only when the test failed: the server's side of the story.
+        print("".join(watched.lines))
 
 
 async def post(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, object]]:
@@ -149,3 +154,39 @@ async def test_new_connections_are_refused_once_shutdown_begins(server: WatchedS
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", server.port)
     assert await asyncio.to_thread(server.process.wait, 60) == 0
+
+
+def test_a_group_signal_pending_from_before_the_worker_left_the_group_is_dropped() -> None:
+    """A SIGTERM sent to the group while a worker is being forked must not kill it.
+
+    The pool forks with the group signals blocked; this builds the worst case by hand: ``sh``
+    inherits the block, sends itself SIGTERM (it stays pending) and execs the worker, which
+    keeps pending signals. The worker must drop that one, answer, and then still obey a
+    SIGTERM sent to it afterwards (proof that it unblocked the signal rather than kept it blocked).
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        worker = subprocess.Popen(
+            ["sh", "-c", 'kill -TERM $$ && exec "$0" -m server.model.worker', sys.executable],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    with worker:
+        try:
+            assert worker.stdin is not None
+            assert worker.stdout is not None
+            worker.stdin.write(init_message(parse_config({})) + encode_message({"op": "load", "id": 1}))
+            worker.stdin.flush()
+            prefix = worker.stdout.read(PREFIX.size)
+            assert len(prefix) == PREFIX.size, f"the worker died: exit {worker.wait(30)}"
+            header_len, _ = decode_prefix(prefix, 0)
+            assert decode_header(worker.stdout.read(header_len)) == {"ok": True, "id": 1}
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == -signal.SIGTERM
+        finally:
+            if worker.poll() is None:
+                worker.kill()

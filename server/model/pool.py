@@ -15,7 +15,10 @@ frame. It is never started *before* the old one is gone: two workers at once wou
 model's memory (~170 MB) inside the 512 MB budget. Frames that arrive meanwhile wait on the lock.
 Workers run in their own session, so a signal sent to the server's process group (Ctrl-C, a
 supervisor's SIGTERM) reaches only the server, which stops them itself after answering frames in
-flight; if the server dies, a worker sees EOF on its stdin and exits.
+flight; if the server dies, a worker sees EOF on its stdin and exits. A worker leaves the group
+only inside the child, after the fork: a group signal in that gap used to kill the worker being
+started (its frame failed mid-shutdown), so workers are forked with those signals blocked and
+drop any that were pending as they start (``worker.py``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import contextlib
 import itertools
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,28 @@ from server.model.protocol import PREFIX, ProtocolError, decode_header, decode_p
 log = logging.getLogger(__name__)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: How a worker is started.
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "server.model.worker")
 
 #: Called with the reason ("crash", "timeout", "protocol", "rss", "frames") on every restart.
 RestartHook = Callable[[str], None]
+#: Signals a terminal or a supervisor sends to the server's whole process group.
+_GROUP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+@contextlib.contextmanager
+def _group_signals_held() -> Iterator[None]:
+    """Block the group signals in this thread while a worker is forked.
+
+    The child inherits the block through fork and exec, so a group signal that lands before it
+    has left the group stays pending there until the worker drops it. The server's own copy of
+    the signal is delivered as this block ends, and handled as usual.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _hands_from_reply(items: list[dict[str, Any]]) -> tuple[Hand, ...]:
@@ -55,6 +78,31 @@ def _hands_from_reply(items: list[dict[str, Any]]) -> tuple[Hand, ...]:
             world_landmarks=tuple((float(x), float(y), float(z)) for x, y, z in item["world_landmarks"]),
         )
         for item in items
+    )
+
+
+def init_message(config: Config) -> bytes:
+    """The first message a worker reads: its settings, from the config."""
+    model, frames = config.model, config.frames
+    return encode_message(
+        {
+            "op": "init",
+            "engine": model.engine,
+            "complexity": model.complexity,
+            "max_hands": model.max_hands,
+            "min_detection_confidence": model.min_detection_confidence,
+            "min_tracking_confidence": model.min_tracking_confidence,
+            "tracking_sessions": model.tracking_sessions,
+            "detect_interval_frames": model.detect_interval_frames,
+            "threads": model.threads,
+            "max_bytes": frames.max_bytes,
+            "limits": {
+                "max_pixels": frames.max_pixels,
+                "max_side_px": frames.max_side_px,
+                "fit_width_px": frames.fit_width_px,
+                "fit_height_px": frames.fit_height_px,
+            },
+        }
     )
 
 
@@ -94,30 +142,12 @@ class WorkerHandle:
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def _init_message(self) -> bytes:
-        model, frames = self._config.model, self._config.frames
-        return encode_message(
-            {
-                "op": "init",
-                "engine": model.engine,
-                "complexity": model.complexity,
-                "max_hands": model.max_hands,
-                "min_detection_confidence": model.min_detection_confidence,
-                "min_tracking_confidence": model.min_tracking_confidence,
-                "tracking_sessions": model.tracking_sessions,
-                "detect_interval_frames": model.detect_interval_frames,
-                "threads": model.threads,
-                "max_bytes": frames.max_bytes,
-                "limits": {
-                    "max_pixels": frames.max_pixels,
-                    "max_side_px": frames.max_side_px,
-                    "fit_width_px": frames.fit_width_px,
-                    "fit_height_px": frames.fit_height_px,
-                },
-            }
-        )
-
     async def _start(self) -> asyncio.subprocess.Process:
+        """Start a worker and send it its settings (its model loads on the first request).
+
+        Raises:
+            ModelUnavailable: the process could not be started, or exited at once.
+        """
         env = dict(os.environ)
         # Decoded frames must never be bigger than the header check allows; cv2 reads this
         # once, at import, so it is set before the worker imports cv2.
@@ -125,16 +155,18 @@ class WorkerHandle:
         env["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(frames.max_pixels)
         env.setdefault("MALLOC_ARENA_MAX", "2")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server.model.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=_PROJECT_ROOT,
-            env=env,
-            start_new_session=True,
-        )
+        try:
+            with _group_signals_held():
+                process = await asyncio.create_subprocess_exec(
+                    *WORKER_COMMAND,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    cwd=_PROJECT_ROOT,
+                    env=env,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise ModelUnavailable(f"the model worker could not be started: {exc}") from exc
         # Recorded before the next await, so a close() racing this start still stops it.
         self._process = process
         self._retiring = None
@@ -142,8 +174,12 @@ class WorkerHandle:
         self.frames_since_start = 0
         self._spawn(self._watchers, self._watch(process), f"worker-{self.index}-watch-{process.pid}")
         assert process.stdin is not None
-        process.stdin.write(self._init_message())
-        await process.stdin.drain()
+        try:
+            process.stdin.write(init_message(self._config))
+            await process.stdin.drain()
+        except ConnectionError as exc:
+            await self._stop("crash", graceful=False)
+            raise ModelUnavailable("the model worker exited as it started; a fresh one takes the next frame") from exc
         log.info("model worker %d started (pid %d)", self.index, process.pid)
         return process
 
@@ -184,8 +220,8 @@ class WorkerHandle:
             # stopping, which a re-read of the attribute would hide from mypy's narrowing.
             if self.closing:
                 return
-            await self._start()
             try:
+                await self._start()
                 await self._exchange_locked({"op": "load"}, b"", respawn_on_failure=False)
             except ModelUnavailable as exc:
                 log.warning("model worker %d: the replacement did not load: %s", self.index, exc)

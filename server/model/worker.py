@@ -195,12 +195,29 @@ def _read_message(stream: BinaryIO, max_body_bytes: int) -> tuple[dict[str, Any]
     return decode_header(raw), body
 
 
+def _drop_signals_meant_for_the_server() -> None:
+    """Discard a Ctrl-C or SIGTERM sent to the server's process group while we were forked.
+
+    The pool forks a worker with these signals blocked (see ``pool.py``): until the child has
+    left the group (``setsid``, between fork and exec) a signal to the group reaches it too,
+    and would kill a worker whose frame the server still means to answer. Such a signal waits
+    here, pending; setting the action to "ignore" discards it (POSIX), and only then are the
+    signals unblocked. From now on the worker is in its own session, so a SIGTERM is meant for
+    it and kills it as usual. SIGINT stays ignored: the server decides when a worker stops.
+    """
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    for signum in held:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def main() -> int:
     """Serve requests from stdin until it closes."""
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # stray native prints go to stderr, never into the reply stream
-    # Ctrl-C in a terminal reaches the whole process group; the server decides when we stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _drop_signals_meant_for_the_server()
     logging.basicConfig(
         level=os.environ.get("SIGNWIRE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
