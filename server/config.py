@@ -183,9 +183,9 @@ def parse_config(data: Mapping[str, object], env: Mapping[str, str] | None = Non
     model = config.model
     if model.engine == "mediapipe" and model.tracking_sessions > MAX_MEDIAPIPE_TRACKING_SESSIONS:
         raise ConfigError(
-            f"model.tracking_sessions: with engine = \"mediapipe\" each tracking session holds its own graph "
+            f'model.tracking_sessions: with engine = "mediapipe" each tracking session holds its own graph '
             f"(~60 MB, never returned); expected at most {MAX_MEDIAPIPE_TRACKING_SESSIONS}, got "
-            f"{model.tracking_sessions} (engine = \"litert\" tracks every session at no memory cost)"
+            f'{model.tracking_sessions} (engine = "litert" tracks every session at no memory cost)'
         )
     env = env or {}
     server = config.server
