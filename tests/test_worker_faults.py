@@ -175,12 +175,15 @@ async def test_recycling_after_n_frames_loses_no_frame(http: aiohttp.ClientSessi
                     pids.update(model_pids(await memory(http, server)))
         assert [code for c in clients for code in c.errors] == []
         assert all(c.closed is None for c in clients)
+        # The last frames may have scheduled one more recycle, which can land between two reads:
+        # /metrics is read between two reads of /api/memory, both counted by the same hook.
+        counted_before = (await memory(http, server))["worker_restarts"]
         restarts = await restarts_by_reason(http, server)
+        after = await memory(http, server)
         assert set(restarts) == {"frames"}
         assert restarts["frames"] >= 2
-        workers = len(model_pids(await memory(http, server)))
-        assert len(pids) > workers  # replacements really answered
-        assert (await memory(http, server))["worker_restarts"] == restarts["frames"]
+        assert counted_before <= restarts["frames"] <= after["worker_restarts"]
+        assert len(pids) > len(model_pids(after))  # replacements really answered
     finally:
         server.stop()
 

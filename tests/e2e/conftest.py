@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,21 +208,40 @@ class PageProbe:
         return [message for message in self.received if message.get("type") == "result"]
 
     def draw_probe(
-        self, *, media: str, mirrored: bool, min_hands: int = 1, skip: int = 0, timeout_ms: int = 10_000
+        self,
+        *,
+        media: str,
+        mirrored: bool,
+        min_hands: int = 1,
+        skip: int = 0,
+        timeout_ms: int = 10_000,
+        action: Callable[[], object] | None = None,
     ) -> dict[str, Any]:
         """Waits for the overlay's next drawing with at least ``min_hands`` hands (after
-        skipping ``skip`` of them) and measures it; see overlay_probe.js."""
-        result: dict[str, Any] = self.page.evaluate(
-            PROBE_JS,
-            {
-                "mediaSelector": media,
-                "mirrored": mirrored,
-                "minHands": min_hands,
-                "skip": skip,
-                "timeoutMs": timeout_ms,
-            },
+        skipping ``skip`` of them) and measures it; see overlay_probe.js.
+
+        ``action`` (choosing a still image, dropping one) runs once the probe is listening: a
+        still is drawn once, so a probe set up after the action could miss its only drawing.
+        """
+        args = {
+            "mediaSelector": media,
+            "mirrored": mirrored,
+            "minHands": min_hands,
+            "skip": skip,
+            "timeoutMs": timeout_ms,
+        }
+        if action is None:
+            result: dict[str, Any] = self.page.evaluate(PROBE_JS, args)
+            return result
+        # Armed now, awaited after the action; marked handled so a timeout is not an uncaught rejection.
+        self.page.evaluate(
+            f"(args) => {{ const drawn = (\n{PROBE_JS}\n)(args); drawn.catch(() => {{}});"
+            " window.__drawProbe = drawn; }",
+            args,
         )
-        return result
+        action()
+        armed: dict[str, Any] = self.page.evaluate("() => window.__drawProbe")
+        return armed
 
 
 def open_probe(browser: Browser, init_script: str | None = None) -> PageProbe:

@@ -49,8 +49,12 @@ def test_camera_problem_is_explained(camera_problem: tuple[str, Browser], server
     page.wait_for_function("() => document.getElementById('transport').dataset.transport === 'websocket'")
     page.wait_for_function("() => /MB of/.test(document.getElementById('memory-text').textContent)")
     # What the message offers works: a still image gets its hands drawn, without the note.
-    page.set_input_files("#still-input", str(FIXTURES / "hands" / "person_sitting_two_hands.jpg"))
-    drawn = probe.draw_probe(media="#still", mirrored=False, min_hands=2)
+    drawn = probe.draw_probe(
+        media="#still",
+        mirrored=False,
+        min_hands=2,
+        action=lambda: page.set_input_files("#still-input", str(FIXTURES / "hands" / "person_sitting_two_hands.jpg")),
+    )
     assert all(all(hand) for hand in drawn["hits"])
     assert not page.is_visible("#stage-note")
     page.click("#back-to-camera")

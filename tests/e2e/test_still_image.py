@@ -28,8 +28,12 @@ def test_still_image_gets_both_hands_drawn(
     page = probe.page
     page.goto(server.url + "/")
     with page.expect_response(lambda response: urlparse(response.url).path == "/api/frame") as answer:
-        page.set_input_files("#still-input", str(FIXTURES / "hands" / name))
-        drawn = probe.draw_probe(media="#still", mirrored=False, min_hands=2)
+        drawn = probe.draw_probe(
+            media="#still",
+            mirrored=False,
+            min_hands=2,
+            action=lambda: page.set_input_files("#still-input", str(FIXTURES / "hands" / name)),
+        )
     result = answer.value.json()
     assert (result["width"], result["height"]) == sent_size
     assert len(result["hands"]) == 2
@@ -75,7 +79,11 @@ def test_a_dropped_image_gets_its_hands_drawn(probe: PageProbe, server: Server) 
         picture,
     )
     page.dispatch_event("#stage", "dragover", {"dataTransfer": transfer})
-    page.dispatch_event("#stage", "drop", {"dataTransfer": transfer})
-    drawn = probe.draw_probe(media="#still", mirrored=False, min_hands=2)
+    drawn = probe.draw_probe(
+        media="#still",
+        mirrored=False,
+        min_hands=2,
+        action=lambda: page.dispatch_event("#stage", "drop", {"dataTransfer": transfer}),
+    )
     assert all(all(hand) for hand in drawn["hits"])
     assert drawn["stray"] == 0
