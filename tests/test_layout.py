@@ -84,3 +84,24 @@ def test_cv2_is_the_headless_build() -> None:
     info = cv2.getBuildInformation()
     gui = next(line for line in info.splitlines() if line.strip().startswith("GUI:"))
     assert gui.split(":", 1)[1].strip() == "NONE", gui
+
+
+def test_blas_is_single_threaded_before_numpy_loads() -> None:
+    """OpenBLAS reads OPENBLAS_NUM_THREADS once, when numpy loads. ``python -m server`` and the
+    workers' ``python -m server.model.worker`` both run the package's ``__init__`` first, which
+    sets it before anything imports numpy."""
+    import os
+    import subprocess
+    import sys
+
+    check = (
+        "import os, sys\n"
+        "import server\n"
+        "assert 'numpy' not in sys.modules, 'numpy loaded before the thread setting'\n"
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", check], cwd=SERVER.parent, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "1"

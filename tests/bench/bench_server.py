@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import psutil
 import websockets
 
 from tests.bench.common import REPO, machine, percentile, video_jpegs, write_results
@@ -66,10 +67,31 @@ async def client_loop(
     return {"round_trips": round_trips, "inference": inference, "errors": errors, "dropped": dropped, "sent": sent}
 
 
-async def phase(url: str, frames: list[bytes], clients: int, duration_s: float, fps: float | None) -> dict[str, Any]:
+def cpu_seconds(server: ServerProcess) -> dict[str, float]:
+    """CPU time (user + system) used so far by the server process, its model workers, and this
+    process (the benchmark's clients)."""
+    main = psutil.Process(server.process.pid)
+    workers = 0.0
+    for child in main.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            workers += sum(child.cpu_times()[:2])
+    return {
+        "server": sum(main.cpu_times()[:2]),
+        "workers": workers,
+        "clients": sum(psutil.Process().cpu_times()[:2]),
+    }
+
+
+async def phase(
+    server: ServerProcess, frames: list[bytes], clients: int, duration_s: float, fps: float | None
+) -> dict[str, Any]:
+    cpu_before = cpu_seconds(server)
     started = time.perf_counter()
-    results = await asyncio.gather(*(client_loop(url, frames, duration_s, fps, offset=17 * k) for k in range(clients)))
+    results = await asyncio.gather(
+        *(client_loop(server.ws_url, frames, duration_s, fps, offset=17 * k) for k in range(clients))
+    )
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds(server)
     round_trips = [x for r in results for x in r["round_trips"]]
     errors: dict[str, int] = {}
     for r in results:
@@ -83,6 +105,11 @@ async def phase(url: str, frames: list[bytes], clients: int, duration_s: float, 
         "round_trip_p95_ms": percentile(round_trips, 95),
         "errors": errors,
         "frames": len(round_trips),
+        # Where the machine's time went, per answer: what bounds throughput when the cores are full.
+        "cpu_ms_per_answer": {
+            role: round((cpu_after[role] - cpu_before[role]) * 1e3 / max(1, len(round_trips)), 2) for role in cpu_after
+        },
+        "cpu_busy_cores": round((sum(cpu_after.values()) - sum(cpu_before.values())) / elapsed, 2),
     }
 
 
@@ -109,7 +136,7 @@ async def rss_slope(
 ) -> dict[str, Any]:
     """8 clients at 5 fps for ``minutes``; RSS sampled every 5 s; slope by least squares."""
     samples: list[tuple[int, float]] = []
-    load = asyncio.ensure_future(phase(server.ws_url, frames, 8, minutes * 60, 5.0))
+    load = asyncio.ensure_future(phase(server, frames, 8, minutes * 60, 5.0))
     while not load.done():
         mem = await memory(session, server)
         samples.append((mem["frames_processed"], mem["rss_mb"]))
@@ -193,7 +220,7 @@ async def engine_row(spec: tuple[str, str, int, int], frames: list[bytes], phase
             row["phases"] = []
             for clients in (1, 8, 32):
                 for fps in (None, 5.0):
-                    result = await phase(server.ws_url, frames, clients, phase_seconds, fps)
+                    result = await phase(server, frames, clients, phase_seconds, fps)
                     row["phases"].append(result)
                     print(engine, complexity, workers, result, flush=True)
             stop.set()
@@ -236,6 +263,20 @@ def engines_markdown(rows: list[dict[str, Any]]) -> list[str]:
             f"| {cell(1, closed)} | {cell(8, closed)} | {cell(32, closed)} | {cell(1, paced, False)} "
             f"| {cell(8, paced)} | {cell(32, paced)} |"
         )
+    lines += [
+        "",
+        "CPU per answer (ms, server / workers / clients) and busy cores, in the same runs:",
+        "",
+        "| engine | models | workers | 8 closed | 32 closed | 32 x 5fps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ph = {(p["clients"], p["mode"]): p for p in r["phases"]}
+        cells = [
+            f"{cpu_cell(ph[key])}, {ph[key]['cpu_busy_cores']} cores"
+            for key in ((8, "closed loop"), (32, "closed loop"), (32, "5 fps each"))
+        ]
+        lines.append(f"| {r['engine']} | {r['complexity']} | {r['workers']} | {' | '.join(cells)} |")
     return lines
 
 
@@ -258,6 +299,11 @@ def shipped_config(**model: str) -> str:
         assert len(lines) == 1, key
         toml = toml.replace(lines[0], f"{key} = {value}")
     return toml
+
+
+def cpu_cell(p: dict[str, Any]) -> str:
+    cpu = p["cpu_ms_per_answer"]
+    return f"{cpu['server']} / {cpu['workers']} / {cpu['clients']}"
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -286,13 +332,18 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"WebSocket round trip / inference (medians): **{stages['round_trip_over_inference_p50']}** (target <= 1.15)",
         "",
-        "| clients | mode | answered/s | round trip p50 ms | p95 ms | errors |",
-        "|---|---|---|---|---|---|",
+        "CPU per answer is user + system time of the server process, its model workers and the",
+        "benchmark's clients (this process), over the phase, divided by the answers; busy cores is",
+        f"their sum over the phase's wall time ({data['machine']['cores']} cores on this machine).",
+        "",
+        "| clients | mode | answered/s | round trip p50 ms | p95 ms | errors "
+        "| CPU ms per answer: server / workers / clients | busy cores |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in data["throughput"]:
         lines.append(
             f"| {p['clients']} | {p['mode']} | {p['answered_per_s']} | {p['round_trip_p50_ms']} | "
-            f"{p['round_trip_p95_ms']} | {p['errors'] or 0} |"
+            f"{p['round_trip_p95_ms']} | {p['errors'] or 0} | {cpu_cell(p)} | {p['cpu_busy_cores']} |"
         )
     s = data.get("rss_slope")
     if s:
@@ -333,7 +384,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             data["throughput"] = []
             for clients in (1, 8, 32):
                 for fps in (None, 5.0):
-                    result = await phase(server.ws_url, frames, clients, args.phase_seconds, fps)
+                    result = await phase(server, frames, clients, args.phase_seconds, fps)
                     print("throughput", result, flush=True)
                     data["throughput"].append(result)
             if args.slope_minutes > 0:
