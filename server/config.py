@@ -34,6 +34,7 @@ class ServerConfig:
     max_frames_per_s_per_ip: float = 60.0
     allowed_origins: tuple[str, ...] = ()
     allow_localhost_origins: bool = True
+    allowed_hosts: tuple[str, ...] = ()
     token: str = ""
     ws_heartbeat_s: float = 20.0
     ws_idle_timeout_s: float = 120.0
@@ -85,8 +86,19 @@ class Config:
     signs: SignsConfig = field(default_factory=SignsConfig)
 
 
-#: Each MediaPipe tracking session costs a graph (~60 MB that the process never returns).
-MAX_MEDIAPIPE_TRACKING_SESSIONS = 4
+#: Peak RSS in MB measured by ``make bench`` (results/bench_server.md, "Engines side by side"):
+#: the server process, one MediaPipe graph worker by model size, and each tracking graph such a
+#: worker adds (a graph per tracking session, never returned to the OS).
+_SERVER_PEAK_MB = 60
+_GRAPH_WORKER_PEAK_MB = {"lite": 173, "full": 197}
+_GRAPH_SESSION_PEAK_MB = 78
+
+
+def mediapipe_peak_mb(model: ModelConfig) -> int:
+    """The whole tree's expected peak RSS with the graph engine, from measured costs."""
+    worker = _GRAPH_WORKER_PEAK_MB.get(model.complexity, max(_GRAPH_WORKER_PEAK_MB.values()))
+    return _SERVER_PEAK_MB + model.workers * (worker + model.tracking_sessions * _GRAPH_SESSION_PEAK_MB)
+
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "model.engine": ("mediapipe", "litert"),
@@ -181,11 +193,14 @@ def parse_config(data: Mapping[str, object], env: Mapping[str, str] | None = Non
         built[name] = _build(name, cls, table)
     config = Config(**built)
     model = config.model
-    if model.engine == "mediapipe" and model.tracking_sessions > MAX_MEDIAPIPE_TRACKING_SESSIONS:
+    if model.engine == "mediapipe" and mediapipe_peak_mb(model) > config.memory.limit_mb:
         raise ConfigError(
-            f'model.tracking_sessions: with engine = "mediapipe" each tracking session holds its own graph '
-            f"(~60 MB, never returned); expected at most {MAX_MEDIAPIPE_TRACKING_SESSIONS}, got "
-            f'{model.tracking_sessions} (engine = "litert" tracks every session at no memory cost)'
+            f'model: with engine = "mediapipe", {model.workers} worker(s) of {model.complexity} models with '
+            f"{model.tracking_sessions} tracking session(s) each would peak near {mediapipe_peak_mb(model)} MB "
+            f"(a graph worker ~{_GRAPH_WORKER_PEAK_MB.get(model.complexity, 0)} MB, each tracking session "
+            f"its own graph, ~{_GRAPH_SESSION_PEAK_MB} MB never returned), over memory.limit_mb = "
+            f"{config.memory.limit_mb}: lower model.workers or model.tracking_sessions "
+            f'(engine = "litert" tracks every session at no memory cost)'
         )
     env = env or {}
     server = config.server

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.errors import Busy, Forbidden, Unauthorized
-from server.transport.access import check_origin, check_token
+from server.transport.access import check_host, check_origin, check_token
 from server.transport.limits import ClientLimits
 from tests.conftest import FakeModel, FakeRecognizer, client_ws_url, expect_error, make_config
 
@@ -184,6 +184,44 @@ def test_connections_per_ip_are_counted_and_forgotten() -> None:
     assert limits.connections("a") == 0
 
 
+# ------------------------------------------------------------------ Host (pure)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "bound"),
+    [
+        ("127.0.0.1:8000", (), "127.0.0.1"),
+        ("localhost:8000", (), "127.0.0.1"),
+        ("LOCALHOST", (), "localhost"),
+        ("[::1]:8000", (), "::1"),
+        ("evil.example:8000", (), "0.0.0.0"),  # bound to every interface: any name, as before
+        ("signwire.example", ("signwire.example",), "127.0.0.1"),  # a reverse proxy's name
+        ("Signwire.Example:443", ("signwire.example",), "0.0.0.0"),
+        ("anything.example", ("*",), "127.0.0.1"),
+    ],
+)
+def test_allowed_hosts(host: str, allowed: tuple[str, ...], bound: str) -> None:
+    check_host(host, allowed=allowed, bound_host=bound)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "bound"),
+    [
+        ("evil.example:8000", (), "127.0.0.1"),  # DNS rebinding onto a loopback server
+        ("127.0.0.1.nip.io:8000", (), "127.0.0.1"),
+        ("localhost.evil.example", (), "localhost"),
+        (None, (), "127.0.0.1"),
+        ("", (), "127.0.0.1"),
+        ("[::1", (), "127.0.0.1"),  # malformed: refused, never a 500
+        ("localhost:8000", ("signwire.example",), "127.0.0.1"),  # a list replaces the default
+        ("evil.example", ("signwire.example",), "0.0.0.0"),
+    ],
+)
+def test_refused_hosts(host: str | None, allowed: tuple[str, ...], bound: str) -> None:
+    with pytest.raises(Forbidden, match=r"server\.allowed_hosts"):
+        check_host(host, allowed=allowed, bound_host=bound)
+
+
 # ------------------------------------------------------------------ through the app
 
 
@@ -226,6 +264,24 @@ async def test_foreign_origin_gets_403_and_no_cors_headers(aiohttp_client: Any) 
             pass
     assert refused.value.response.status_code == 403
     assert (await client.post("/api/frame", data=JPEG)).status == 200  # still serving
+
+
+async def test_a_rebound_host_name_gets_403_on_the_api_and_the_websocket(aiohttp_client: Any) -> None:
+    client = await start(aiohttp_client)
+    rebound = {"Host": f"evil.example:{client.port}", "Origin": f"http://evil.example:{client.port}"}
+    await expect_error(await client.post("/api/frame", data=JPEG, headers=rebound), 403, "forbidden")
+    await expect_error(await client.get("/api/memory", headers=rebound), 403, "forbidden")
+    await expect_error(await client.get("/ws", headers=rebound), 403, "forbidden")
+    # What is not the API stays open (a load balancer's probe names whatever host it likes).
+    assert (await client.get("/healthz", headers=rebound)).status == 200
+    assert (await client.post("/api/frame", data=JPEG)).status == 200  # still serving its own name
+
+
+async def test_listed_host_names_replace_the_loopback_default(aiohttp_client: Any) -> None:
+    client = await start(aiohttp_client, allowed_hosts=["signwire.example"])
+    proxied = {"Host": "signwire.example", "Origin": "http://signwire.example"}
+    assert (await client.post("/api/frame", data=JPEG, headers=proxied)).status == 200
+    await expect_error(await client.post("/api/frame", data=JPEG), 403, "forbidden")
 
 
 async def test_preflight_answers_methods_and_headers(aiohttp_client: Any) -> None:

@@ -69,9 +69,37 @@ def test_bad_values_name_their_key(data: dict[str, dict[str, object]], message: 
         parse_config(data)
 
 
-def test_mediapipe_tracking_sessions_are_bounded_because_each_costs_a_graph() -> None:
-    with pytest.raises(ConfigError, match=r"model.tracking_sessions: with engine = \"mediapipe\""):
-        parse_config({"model": {"engine": "mediapipe", "tracking_sessions": 64}})
+@pytest.mark.parametrize(
+    ("model", "limit_mb"),
+    [
+        ({"tracking_sessions": 64}, 512),  # the shipped litert settings, engine switched
+        ({"workers": 1, "tracking_sessions": 4}, 512),  # measured: the tree peaked at 548 MB
+        ({"workers": 2, "tracking_sessions": 1}, 512),
+        ({"workers": 2, "complexity": "full", "tracking_sessions": 1}, 512),
+        ({"workers": 1, "tracking_sessions": 0}, 200),
+    ],
+)
+def test_mediapipe_settings_that_would_outgrow_the_memory_limit_are_refused(
+    model: dict[str, object], limit_mb: int
+) -> None:
+    with pytest.raises(ConfigError, match=r'model: with engine = "mediapipe".*over memory.limit_mb'):
+        parse_config({"model": {"engine": "mediapipe", **model}, "memory": {"limit_mb": limit_mb}})
+
+
+@pytest.mark.parametrize(
+    ("model", "limit_mb"),
+    [
+        ({"workers": 2, "tracking_sessions": 0}, 512),
+        ({"workers": 1, "tracking_sessions": 3}, 512),
+        ({"workers": 1, "complexity": "full", "tracking_sessions": 2}, 512),
+        ({"workers": 1, "tracking_sessions": 4}, 1024),  # a bigger box may track more
+    ],
+)
+def test_mediapipe_settings_within_the_memory_limit_are_taken(model: dict[str, object], limit_mb: int) -> None:
+    parse_config({"model": {"engine": "mediapipe", **model}, "memory": {"limit_mb": limit_mb}})
+
+
+def test_litert_tracking_costs_no_graphs() -> None:
     assert parse_config({"model": {"engine": "litert", "tracking_sessions": 64}}).model.tracking_sessions == 64
 
 

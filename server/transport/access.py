@@ -1,4 +1,4 @@
-"""Who may connect: the ``Origin`` allowlist and the optional bearer token.
+"""Who may connect: the ``Host`` a request names, the ``Origin`` allowlist, the optional token.
 
 Pure decisions on header values, raised as ``Forbidden`` / ``Unauthorized``; the middleware in
 ``http.py`` calls them for every request, before any handler (and so before any upgrade).
@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from server.errors import Forbidden, Unauthorized
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+#: Host names of the loopback interface, as ``_hostname`` gives them.
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def check_origin(
@@ -46,6 +48,38 @@ def check_origin(
         if scheme in ("http", "https") and host is not None and (host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS):
             return
     raise Forbidden(f"origin {origin[:100]!r} is not allowed to use this server")
+
+
+def _hostname(host_header: str) -> str | None:
+    """The name in a ``Host`` header without its port, lower case, IPv6 without brackets."""
+    try:
+        name = urlsplit(f"//{host_header}").hostname
+    except ValueError:  # "[::1" and the like
+        return None
+    return name or None
+
+
+def check_host(host_header: str | None, *, allowed: tuple[str, ...], bound_host: str) -> None:
+    """Allow a request only under a name this server answers to (the DNS-rebinding guard).
+
+    A page on ``evil.example`` whose DNS name is re-pointed at 127.0.0.1 reaches the server as
+    its own origin, so the ``Origin`` check alone would let it in; the ``Host`` it sends still
+    says ``evil.example``. With ``allowed`` empty, a server bound to a loopback address answers
+    only to ``localhost``, ``127.0.0.1`` and ``::1``; one bound elsewhere answers to any name.
+    With ``allowed`` set, only those names (any port), or any name if it holds ``"*"``.
+
+    Raises:
+        Forbidden: the request's ``Host`` is missing, malformed, or not a name allowed here.
+    """
+    if "*" in allowed:
+        return
+    if not allowed and _hostname(bound_host) not in _LOOPBACK_NAMES:
+        return
+    permitted = {a.lower() for a in allowed} if allowed else _LOOPBACK_NAMES
+    name = _hostname(host_header) if host_header else None
+    if name is None or name not in permitted:
+        shown = (host_header or "")[:100]
+        raise Forbidden(f"host {shown!r} is not a name this server answers to (see server.allowed_hosts)")
 
 
 def check_token(expected: str, authorization: str | None, query_token: str | None) -> None:

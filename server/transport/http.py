@@ -28,7 +28,7 @@ from server.errors import BadRequest, FrameTooLarge, InternalError, NotFound, Si
 from server.landmarks import Hand, Sign
 from server.model.files import as_complexity, describe, hand_model_files
 from server.transport import keys
-from server.transport.access import check_origin, check_token
+from server.transport.access import check_host, check_origin, check_token
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # A preflight carries no credentials, so it is answered before the token check.
             return _preflight_response(request)
         if path == "/ws" or path.startswith("/api/"):
+            check_host(request.headers.get("Host"), allowed=config.allowed_hosts, bound_host=config.host)
             query_token = request.query.get("token") if path == "/ws" else None
             check_token(config.token, request.headers.get("Authorization"), query_token)
         return await handler(request)
