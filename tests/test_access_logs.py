@@ -99,7 +99,7 @@ async def test_no_token_frame_or_landmarks_in_logs_or_on_disk(tmp_path: Path) ->
         # and logs that with a traceback quoting the bytes, unless __main__'s filter removes them.
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(
-            b"POST /api/frame HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\n"
             + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n".encode()
             + PHOTO[:10]
             + MARKER

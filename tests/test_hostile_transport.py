@@ -175,7 +175,7 @@ async def test_exactly_the_limit_chunked_is_accepted_one_byte_over_is_413(client
 
 async def test_declared_length_over_the_limit_is_refused_before_reading(client: Client, model: FakeModel) -> None:
     raw = await raw_http(
-        client, f"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: {10**12}\r\n\r\n".encode() + JPEG
+        client, f"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: {10**12}\r\n\r\n".encode() + JPEG
     )
     assert status_of(raw) == 413
     assert json_bodies(raw)[0]["code"] == "frame_too_large"
@@ -187,9 +187,9 @@ async def test_a_short_content_length_takes_only_that_many_bytes(client: Client,
     # The declared 103 bytes are the body; what follows is parsed as the next request.
     raw = await raw_http(
         client,
-        b"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: 103\r\n\r\n"
+        b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: 103\r\n\r\n"
         + JPEG
-        + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        + b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         responses=2,
     )
     first, second = json_bodies(raw)
@@ -200,7 +200,7 @@ async def test_a_short_content_length_takes_only_that_many_bytes(client: Client,
 
 async def test_a_short_content_length_followed_by_garbage_is_400(client: Client, model: FakeModel) -> None:
     raw = await raw_http(
-        client, b"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + JPEG + b"\r\n\r\n"
+        client, b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n" + JPEG + b"\r\n\r\n"
     )
     # The garbage after the body is not HTTP: the framing layer refuses the connection.
     assert status_of(raw) == 400
@@ -211,7 +211,7 @@ async def test_a_short_content_length_followed_by_garbage_is_400(client: Client,
 async def test_malformed_chunk_sizes_are_400(client: Client, model: FakeModel) -> None:
     raw = await raw_http(
         client,
-        b"POST /api/frame HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+        b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
     )
     assert status_of(raw) == 400
     assert model.seen == []
@@ -222,7 +222,7 @@ async def test_both_content_length_and_chunked_is_400(client: Client, model: Fak
     # The classic request-smuggling shape: never guess which framing the sender meant.
     raw = await raw_http(
         client,
-        b"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n",
     )
     assert status_of(raw) == 400
@@ -233,7 +233,7 @@ async def test_both_content_length_and_chunked_is_400(client: Client, model: Fak
 async def test_a_chunk_size_over_the_limit_is_413_without_buffering_it(client: Client, model: FakeModel) -> None:
     raw = await raw_http(
         client,
-        b"POST /api/frame HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
         + f"{10**9:x}\r\n".encode()
         + JPEG * 50,
     )
@@ -244,7 +244,9 @@ async def test_a_chunk_size_over_the_limit_is_413_without_buffering_it(client: C
 
 async def test_a_stalled_body_times_out_with_400_and_a_closed_connection(client: Client, model: FakeModel) -> None:
     # 1000 bytes declared, 50 sent, then silence: the body timeout (0.5 s here) answers.
-    raw = await raw_http(client, b"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + JPEG[:50])
+    raw = await raw_http(
+        client, b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n" + JPEG[:50]
+    )
     assert status_of(raw) == 400
     (body,) = json_bodies(raw)
     assert (body["code"], "did not arrive" in body["message"]) == ("bad_request", True)
@@ -267,7 +269,9 @@ async def test_a_trickled_chunked_body_times_out(client: Client, model: FakeMode
 
 
 async def test_a_stalled_landmarks_body_times_out(client: Client) -> None:
-    raw = await raw_http(client, b'POST /api/landmarks HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"hands"')
+    raw = await raw_http(
+        client, b'POST /api/landmarks HTTP/1.1\r\nHost: localhost\r\nContent-Length: 500\r\n\r\n{"hands"'
+    )
     assert status_of(raw) == 400
     assert json_bodies(raw)[0]["code"] == "bad_request"
     await still_serves(client)
@@ -317,7 +321,9 @@ async def test_multipart_without_a_boundary_is_400(client: Client, model: FakeMo
 async def test_oversized_headers_are_refused(client: Client) -> None:
     # (That aiohttp's log of this refusal does not quote the bytes is checked on the real
     # process, whose logging __main__ sets up: test_access_logs.py.)
-    raw = await raw_http(client, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Secret: " + b"s" * 20_000 + b"\r\n\r\n")
+    raw = await raw_http(
+        client, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Secret: " + b"s" * 20_000 + b"\r\n\r\n"
+    )
     assert status_of(raw) == 400
     await still_serves(client)
 
