@@ -58,12 +58,19 @@ def free_port() -> int:
 
 @dataclass
 class ServerProcess:
-    """A ``python -m server`` child on a loopback port."""
+    """A ``python -m server`` child on a loopback port, its output copied to ``log_path``.
+
+    ``wait_for`` blocks (bounded, no polling) until the server prints a line, so a test can wait
+    for what the server says it is doing rather than for a guessed time.
+    """
 
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
     config_path: Path
+    _lines: list[str] = field(default_factory=list)
+    _ended: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -76,6 +83,37 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def copy_output(self) -> None:
+        """Copy the child's output to the log file and to ``wait_for``'s waiters (a thread's job)."""
+        assert self.process.stdout is not None
+        with self.log_path.open("wb") as log:
+            for raw in self.process.stdout:
+                log.write(raw)
+                log.flush()
+                with self._changed:
+                    self._lines.append(raw.decode(errors="replace"))
+                    self._changed.notify_all()
+        self.process.stdout.close()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def next_line_with(self, text: str, timeout_s: float) -> str | None:
+        """The first output line containing ``text``; None if the output ended or time ran out first."""
+
+        def found() -> str | bool | None:
+            return next((line for line in self._lines if text in line), None) or self._ended
+
+        with self._changed:
+            line = self._changed.wait_for(found, timeout_s)
+        return line if isinstance(line, str) else None
+
+    def wait_for(self, text: str, timeout_s: float) -> str:
+        """Like ``next_line_with``, but a missing line fails the test with the server's output."""
+        line = self.next_line_with(text, timeout_s)
+        assert line is not None, f"no {text!r} within {timeout_s} s (exit {self.process.poll()}):\n{self.log_text()}"
+        return line
+
     def stop(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -83,8 +121,13 @@ class ServerProcess:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            self.process.wait()
 
 
 def write_config(directory: Path, toml: str) -> Path:
@@ -101,8 +144,8 @@ def start_server(
 ) -> ServerProcess:
     """Start ``python -m server`` with ``toml`` as its whole config file; return once it listens.
 
-    A thread copies the child's output to a log file and signals when the server logs that it
-    listens, so the wait is on that event (bounded), never a fixed sleep. ``command_prefix``
+    A thread copies the child's output to a log file and wakes ``wait_for`` on every line; the
+    start waits (bounded) for the line that says the server listens, never a fixed time. ``command_prefix``
     runs the server under another command (the soak benchmark's cgroup launcher).
     """
     directory = Path(tempfile.mkdtemp(prefix="signwire-test-"))
@@ -119,22 +162,9 @@ def start_server(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    listening = threading.Event()
-
-    def copy_output() -> None:
-        assert process.stdout is not None
-        with log_path.open("wb") as log:
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                if b"signwire listening on" in line:
-                    listening.set()
-        process.stdout.close()
-        listening.set()  # the child exited: wake the waiter, which checks why
-
-    threading.Thread(target=copy_output, name=f"server-log-{port}", daemon=True).start()
     server = ServerProcess(process=process, port=port, log_path=log_path, config_path=config_path)
-    if not listening.wait(ready_timeout_s) or process.poll() is not None:
+    threading.Thread(target=server.copy_output, name=f"server-log-{port}", daemon=True).start()
+    if server.next_line_with("signwire listening on", ready_timeout_s) is None or process.poll() is not None:
         server.stop()
         raise RuntimeError(f"server did not start (exit {process.returncode}):\n{server.log_text()}")
     return server

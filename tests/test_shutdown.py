@@ -16,10 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import psutil
@@ -29,76 +26,22 @@ import websockets
 from server.config import parse_config
 from server.model.pool import init_message
 from server.model.protocol import PREFIX, decode_header, decode_prefix, encode_message
-from tests.conftest import FIXTURES, REPO, free_port
+from tests.conftest import FIXTURES, REPO, ServerProcess, default_toml, start_server
 
 pytestmark = pytest.mark.model
 
 PHOTO = (FIXTURES / "hands" / "open_hand_photo.jpg").read_bytes() if FIXTURES.is_dir() else b""
 
 
-class WatchedServer:
-    """``python -m server`` whose output lines can be waited for (bounded, no polling)."""
-
-    def __init__(self, toml: str, env: dict[str, str] | None = None) -> None:
-        directory = Path(tempfile.mkdtemp(prefix="signwire-shutdown-"))
-        config = directory / "config.toml"
-        config.write_text(f'[signs]\ndb_path = "{directory / "signs.sqlite3"}"\n' + toml)
-        self.port = free_port()
-        child_env = {k: v for k, v in os.environ.items() if k != "SIGNWIRE_TOKEN"}
-        child_env.update({"PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **(env or {})})
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--config", str(config)],
-            cwd=REPO,
-            env=child_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        self.wait_for("signwire listening on", 60)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            with self._changed:
-                self.lines.append(raw.decode(errors="replace"))
-                self._changed.notify_all()
-        self.process.stdout.close()
-        with self._changed:
-            self.lines.append("<eof>")
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout_s: float) -> str:
-        def found() -> str | None:
-            return next((line for line in self.lines if text in line or line == "<eof>"), None)
-
-        with self._changed:
-            line = self._changed.wait_for(found, timeout_s)
-        assert line is not None, f"no {text!r} within {timeout_s} s in:\n{''.join(self.lines)}"
-        assert line != "<eof>", f"the server exited before {text!r}:\n{''.join(self.lines)}"
-        return line
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
 @pytest.fixture
-def server() -> Iterator[WatchedServer]:
-    watched = WatchedServer("[server]\nshutdown_grace_s = 30\n", env={"SIGNWIRE_LOG_LEVEL": "DEBUG"})
+def server() -> Iterator[ServerProcess]:
+    started = start_server(default_toml("[server]\nshutdown_grace_s = 30\n"), env={"SIGNWIRE_LOG_LEVEL": "DEBUG"})
     try:
-        yield watched
+        yield started
     finally:
-        watched.kill()
+        started.kill()
         # Captured by pytest and shown only when the test failed: the server's side of the story.
-        print("".join(watched.lines))
+        print(started.log_text())
 
 
 async def post(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, object]]:
@@ -108,7 +51,7 @@ async def post(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, ob
 
 @pytest.mark.parametrize("to_group", [False, True], ids=["sigterm-to-server", "sigterm-to-process-group"])
 async def test_sigterm_answers_frames_in_flight_closes_1001_and_leaves_no_process(
-    server: WatchedServer, to_group: bool
+    server: ServerProcess, to_group: bool
 ) -> None:
     async with aiohttp.ClientSession() as http, websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
         await ws.send(PHOTO)
@@ -134,12 +77,12 @@ async def test_sigterm_answers_frames_in_flight_closes_1001_and_leaves_no_proces
     assert await asyncio.to_thread(server.process.wait, 60) == 0
     _gone, alive = psutil.wait_procs(children, timeout=15)
     assert alive == [], alive
-    log = "".join(server.lines)
-    assert "signwire stopped" in log
+    server.wait_for("signwire stopped", 30)  # the output is copied by a thread: wait for it
+    log = server.log_text()
     assert "Traceback" not in log
 
 
-async def test_new_connections_are_refused_once_shutdown_begins(server: WatchedServer) -> None:
+async def test_new_connections_are_refused_once_shutdown_begins(server: ServerProcess) -> None:
     async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
         await ws.send(PHOTO)
         await asyncio.to_thread(server.wait_for, "frame 1 (", 30)
@@ -190,3 +133,4 @@ def test_a_group_signal_pending_from_before_the_worker_left_the_group_is_dropped
         finally:
             if worker.poll() is None:
                 worker.kill()
+
