@@ -24,7 +24,7 @@ import pytest
 import websockets
 
 from server.config import parse_config
-from server.model.pool import init_message
+from server.model.pool import _group_signals_held, init_message
 from server.model.protocol import PREFIX, decode_header, decode_prefix, encode_message
 from tests.conftest import FIXTURES, REPO, ServerProcess, default_toml, start_server
 
@@ -99,6 +99,21 @@ async def test_new_connections_are_refused_once_shutdown_begins(server: ServerPr
     assert await asyncio.to_thread(server.process.wait, 60) == 0
 
 
+async def test_sigterm_stops_a_server_whose_two_workers_started_together(server: ServerProcess) -> None:
+    """Two clients' first frames start both workers at once; SIGTERM must still stop everything."""
+    async with websockets.connect(server.ws_url) as a, websockets.connect(server.ws_url) as b:
+        await asyncio.gather(a.send(PHOTO), b.send(PHOTO))
+        async with asyncio.timeout(60):
+            answers = [json.loads(await ws.recv()) for ws in (a, b)]
+        assert [answer["type"] for answer in answers] == ["result", "result"]
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        assert len(children) == 2, "each client should have started its own worker"
+        server.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.process.wait, 60) == 0
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == [], alive
+
+
 def test_a_group_signal_pending_from_before_the_worker_left_the_group_is_dropped() -> None:
     """A SIGTERM sent to the group while a worker is being forked must not kill it.
 
@@ -134,3 +149,33 @@ def test_a_group_signal_pending_from_before_the_worker_left_the_group_is_dropped
             if worker.poll() is None:
                 worker.kill()
 
+
+@pytest.mark.parametrize("first_to_end", ["first-started", "second-started"])
+async def test_overlapping_worker_starts_leave_the_group_signals_unblocked(first_to_end: str) -> None:
+    """Two workers starting at once (two clients' first frames) hold the signals across awaits.
+
+    Whichever start ends last, the server thread must end with SIGTERM deliverable again; the
+    soak benchmark found a server that never saw its SIGTERM after both workers started together.
+    """
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert signal.SIGTERM not in before
+    entered = [asyncio.Event(), asyncio.Event()]
+    release = [asyncio.Event(), asyncio.Event()]
+
+    async def start(i: int) -> None:
+        with _group_signals_held():
+            entered[i].set()
+            await release[i].wait()
+
+    last = 1 if first_to_end == "first-started" else 0
+    tasks = [asyncio.create_task(start(0))]
+    await entered[0].wait()
+    tasks.append(asyncio.create_task(start(1)))
+    await entered[1].wait()
+    assert signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    release[1 - last].set()
+    await tasks[1 - last]
+    assert signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set()), "still starting: held"
+    release[last].set()
+    await tasks[last]
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before

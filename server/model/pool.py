@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,19 +55,40 @@ RestartHook = Callable[[str], None]
 _GROUP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
+class _GroupSignalHold(threading.local):
+    """How many worker starts in this thread hold the group signals, and what to unblock after.
+
+    A start holds them across awaits, so the starts of two workers can overlap: the first to
+    begin blocks the signals and the last to end unblocks them. (Each restoring "its" previous
+    mask would leave them blocked for good when the second start ends last: the server would
+    then never see SIGTERM.)
+    """
+
+    depth = 0
+    unblock: frozenset[signal.Signals] = frozenset()
+
+
+_hold = _GroupSignalHold()
+
+
 @contextlib.contextmanager
 def _group_signals_held() -> Iterator[None]:
     """Block the group signals in this thread while a worker is forked.
 
     The child inherits the block through fork and exec, so a group signal that lands before it
     has left the group stays pending there until the worker drops it. The server's own copy of
-    the signal is delivered as this block ends, and handled as usual.
+    the signal is delivered when the last overlapping hold ends, and handled as usual.
     """
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+    if _hold.depth == 0:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+        _hold.unblock = frozenset(_GROUP_SIGNALS - previous)
+    _hold.depth += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _hold.depth -= 1
+        if _hold.depth == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _hold.unblock)
 
 
 def _hands_from_reply(items: list[dict[str, Any]]) -> tuple[Hand, ...]:
