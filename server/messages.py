@@ -63,25 +63,21 @@ def encode_frame_result(
         dropped: frames skipped since the last answer (WebSocket only; omitted on HTTP).
         text: the text built so far for this session (an added field), if any.
     """
-    message: dict[str, Any] = {
-        "type": "result",
-        "seq": seq,
-        "width": result.width,
-        "height": result.height,
-        "hands": [encode_hand(hand) for hand in result.hands],
-        "sign": encode_sign(sign),
-        "timings_ms": {
-            "decode": round(result.decode_ms, 3),
-            "inference": round(result.inference_ms, 3),
-            "total": round(total_ms, 3),
-        },
-        "tracked": result.tracked,
+    timings = {
+        "decode": round(result.decode_ms, 3),
+        "inference": round(result.inference_ms, 3),
+        "total": round(total_ms, 3),
     }
-    if dropped is not None:
-        message["dropped"] = dropped
-    if text is not None:
-        message["text"] = text
-    return message
+    return _result(
+        seq=seq,
+        size=(result.width, result.height),
+        hands=result.hands,
+        sign=sign,
+        timings_ms=timings,
+        dropped=dropped,
+        text=text,
+        tracked=result.tracked,
+    )
 
 
 def encode_landmarks_result(
@@ -93,14 +89,38 @@ def encode_landmarks_result(
     text: str | None = None,
 ) -> dict[str, Any]:
     """The ``result`` for landmarks a client sent (``/api/landmarks``, WebSocket ``landmarks``)."""
+    return _result(
+        seq=None,
+        size=(None, None),
+        hands=hands,
+        sign=sign,
+        timings_ms={"total": round(total_ms, 3)},
+        dropped=dropped,
+        text=text,
+    )
+
+
+def _result(
+    *,
+    seq: int | None,
+    size: tuple[int | None, int | None],
+    hands: tuple[Hand, ...],
+    sign: Sign | None,
+    timings_ms: dict[str, float],
+    dropped: int | None,
+    text: str | None,
+    **added: Any,
+) -> dict[str, Any]:
+    """A ``result`` message: the contract's fields, then ``added`` ones, ``dropped`` and ``text`` when set."""
     message: dict[str, Any] = {
         "type": "result",
-        "seq": None,
-        "width": None,
-        "height": None,
+        "seq": seq,
+        "width": size[0],
+        "height": size[1],
         "hands": [encode_hand(hand) for hand in hands],
         "sign": encode_sign(sign),
-        "timings_ms": {"total": round(total_ms, 3)},
+        "timings_ms": timings_ms,
+        **added,
     }
     if dropped is not None:
         message["dropped"] = dropped

@@ -67,6 +67,11 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
+def tracking_summary(all_ms: list[float], cpu_ms: list[float], only_ms: list[float], hands: int) -> dict[str, Any]:
+    """Latency of a tracked stream, its CPU time, the frames answered from tracking alone, hands found."""
+    return {**_stats(all_ms), "cpu": _stats(cpu_ms), "hands": hands, "landmark_only": _stats(only_ms)}
+
+
 def child(engine_name: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
     """Measure one engine; import nothing the worker would not."""
     import cv2
@@ -125,13 +130,7 @@ def child(engine_name: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
 
     image_ms, image_cpu, _, image_hands = timed(lambda vi: None)
     out["image"] = {**_stats(image_ms), "cpu": _stats(image_cpu), "hands": image_hands}
-    track_ms, track_cpu, track_only_ms, track_hands = timed(lambda vi: f"video{vi}")
-    out["tracking"] = {
-        **_stats(track_ms),
-        "cpu": _stats(track_cpu),
-        "hands": track_hands,
-        "landmark_only": _stats(track_only_ms),
-    }
+    out["tracking"] = tracking_summary(*timed(lambda vi: f"video{vi}"))
     gc.collect()
     out["rss_mb_after_frames"] = _rss_mb()
     out["frames"] = len(image_ms)
@@ -154,13 +153,7 @@ def child(engine_name: str, complexity: str, frame_dir: Path) -> dict[str, Any]:
 
     if engine_name == "litert":
         engine.detect_interval_frames = 5
-        ms5, cpu5, only5, hands5 = timed(lambda vi: f"video{vi}")
-        out["tracking_interval5"] = {
-            **_stats(ms5),
-            "cpu": _stats(cpu5),
-            "hands": hands5,
-            "landmark_only": _stats(only5),
-        }
+        out["tracking_interval5"] = tracking_summary(*timed(lambda vi: f"video{vi}"))
     engine.close()
     return out
 
