@@ -105,3 +105,18 @@ def test_blas_is_single_threaded_before_numpy_loads() -> None:
         [sys.executable, "-c", check], cwd=SERVER.parent, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "1"
+
+
+def test_benchmarks_and_tests_get_the_servers_blas_setting() -> None:
+    """``python -m tests.bench.bench_signs`` imports numpy at its top; the tests package must
+    have imported ``server`` before that, or the benchmark measures OpenBLAS helper threads."""
+    import os
+    import subprocess
+    import sys
+
+    check = "import sys, os\nimport tests.bench.bench_signs\nprint(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", check], cwd=SERVER.parent, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "1"
