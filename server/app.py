@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, web
 from server.config import Config
 from server.metrics import Metrics
 from server.model.pool import ModelPool
-from server.transport import keys
+from server.transport import framing, keys
 from server.transport.budget import FrameBudget
 from server.transport.http import add_cors_headers, add_http_routes, error_middleware
 from server.transport.limits import ClientLimits
@@ -44,6 +44,7 @@ def create_app(
         An application ready for ``web.run_app`` or a test client.
     """
     frames = config.frames
+    framing.install()
     # aiohttp's own body limit is a backstop: handlers read bodies piece by piece and refuse
     # them at the contract's limit before this is reached.
     app = web.Application(

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -156,6 +157,17 @@ def json_bodies(raw: bytes) -> list[dict[str, Any]]:
     return bodies
 
 
+def assert_refused_as_bad_http(raw: bytes) -> None:
+    """aiohttp could not parse the request: the contract's JSON all the same (the last answer in ``raw``)."""
+    starts = [m.start() for m in re.finditer(rb"(?:^|\r\n)HTTP/1\.[01] \d{3} ", raw)]
+    head, _, _ = raw[starts[-1] :].lstrip(b"\r\n").partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400", raw[:200]
+    assert b"Content-Type: application/json" in head
+    body = json_bodies(raw)[-1]
+    assert (body["type"], body["code"]) == ("error", "bad_request")
+    assert "not valid HTTP" in body["message"]
+
+
 # ------------------------------------------------------------------ HTTP bodies
 
 
@@ -204,6 +216,7 @@ async def test_a_short_content_length_followed_by_garbage_is_400(client: Client,
     )
     # The garbage after the body is not HTTP: the framing layer refuses the connection.
     assert status_of(raw) == 400
+    assert_refused_as_bad_http(raw)
     assert b"\x00\x00\x00\x00" not in raw.split(b"\r\n\r\n", 1)[0]
     await still_serves(client)
 
@@ -213,7 +226,7 @@ async def test_malformed_chunk_sizes_are_400(client: Client, model: FakeModel) -
         client,
         b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
     )
-    assert status_of(raw) == 400
+    assert_refused_as_bad_http(raw)
     assert model.seen == []
     await still_serves(client)
 
@@ -225,7 +238,7 @@ async def test_both_content_length_and_chunked_is_400(client: Client, model: Fak
         b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n",
     )
-    assert status_of(raw) == 400
+    assert_refused_as_bad_http(raw)
     assert model.seen == []
     await still_serves(client)
 
@@ -324,7 +337,23 @@ async def test_oversized_headers_are_refused(client: Client) -> None:
     raw = await raw_http(
         client, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Secret: " + b"s" * 20_000 + b"\r\n\r\n"
     )
-    assert status_of(raw) == 400
+    assert_refused_as_bad_http(raw)
+    assert b"sssss" not in raw  # the refusal does not echo what was sent
+    await still_serves(client)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello\r\n\r\n",
+        b"GET /healthz SPDY/9\r\nHost: localhost\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Header Name: x\r\n\r\n",
+        b"POST /api/frame HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+    ],
+    ids=["tls-to-plain-port", "unknown-protocol", "space-in-header-name", "negative-length"],
+)
+async def test_requests_that_are_not_http_get_the_contracts_json(client: Client, request_bytes: bytes) -> None:
+    assert_refused_as_bad_http(await raw_http(client, request_bytes))
     await still_serves(client)
 
 
