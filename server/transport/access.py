@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 
 from server.errors import Forbidden, Unauthorized
 
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-#: Host names of the loopback interface, as ``_hostname`` gives them.
+#: Host names of the loopback interface, as ``urlsplit(...).hostname`` gives them (IPv6 unbracketed).
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -45,7 +44,7 @@ def check_origin(
             scheme, host = parts.scheme, parts.hostname
         except ValueError:  # e.g. "http://[not-an-ip": refused below, never a 500
             scheme, host = "", None
-        if scheme in ("http", "https") and host is not None and (host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS):
+        if scheme in ("http", "https") and host in _LOOPBACK_NAMES:
             return
     raise Forbidden(f"origin {origin[:100]!r} is not allowed to use this server")
 
