@@ -19,8 +19,8 @@ from __future__ import annotations
 from aiohttp import web, web_protocol, web_server
 from aiohttp.web_request import BaseRequest
 
-from server import messages
 from server.errors import BadRequest, InternalError, SignwireError
+from server.transport.http import error_response
 
 
 class ContractErrorsRequestHandler(web_protocol.RequestHandler):
@@ -40,7 +40,7 @@ class ContractErrorsRequestHandler(web_protocol.RequestHandler):
             if status >= 500
             else BadRequest("the request is not valid HTTP (malformed request line, header or body framing)")
         )
-        response = web.json_response(messages.encode_error(error), status=error.status, dumps=messages.dumps)
+        response = error_response(error)
         response.force_close()
         return response
 
