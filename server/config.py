@@ -96,7 +96,7 @@ _GRAPH_SESSION_PEAK_MB = 78
 
 def mediapipe_peak_mb(model: ModelConfig) -> int:
     """The whole tree's expected peak RSS with the graph engine, from measured costs."""
-    worker = _GRAPH_WORKER_PEAK_MB.get(model.complexity, max(_GRAPH_WORKER_PEAK_MB.values()))
+    worker = _GRAPH_WORKER_PEAK_MB[model.complexity]  # "lite" or "full": parse_config checks it first
     return _SERVER_PEAK_MB + model.workers * (worker + model.tracking_sessions * _GRAPH_SESSION_PEAK_MB)
 
 
@@ -193,11 +193,11 @@ def parse_config(data: Mapping[str, object], env: Mapping[str, str] | None = Non
         built[name] = _build(name, cls, table)
     config = Config(**built)
     model = config.model
-    if model.engine == "mediapipe" and mediapipe_peak_mb(model) > config.memory.limit_mb:
+    if model.engine == "mediapipe" and (peak_mb := mediapipe_peak_mb(model)) > config.memory.limit_mb:
         raise ConfigError(
             f'model: with engine = "mediapipe", {model.workers} worker(s) of {model.complexity} models with '
-            f"{model.tracking_sessions} tracking session(s) each would peak near {mediapipe_peak_mb(model)} MB "
-            f"(a graph worker ~{_GRAPH_WORKER_PEAK_MB.get(model.complexity, 0)} MB, each tracking session "
+            f"{model.tracking_sessions} tracking session(s) each would peak near {peak_mb} MB "
+            f"(a graph worker ~{_GRAPH_WORKER_PEAK_MB[model.complexity]} MB, each tracking session "
             f"its own graph, ~{_GRAPH_SESSION_PEAK_MB} MB never returned), over memory.limit_mb = "
             f"{config.memory.limit_mb}: lower model.workers or model.tracking_sessions "
             f'(engine = "litert" tracks every session at no memory cost)'
