@@ -86,35 +86,23 @@ def test_cv2_is_the_headless_build() -> None:
     assert gui.split(":", 1)[1].strip() == "NONE", gui
 
 
-def test_blas_is_single_threaded_before_numpy_loads() -> None:
+@pytest.mark.parametrize("package", ["server", "tests"])
+def test_blas_is_single_threaded_before_numpy_loads(package: str) -> None:
     """OpenBLAS reads OPENBLAS_NUM_THREADS once, when numpy loads. ``python -m server`` and the
-    workers' ``python -m server.model.worker`` both run the package's ``__init__`` first, which
-    sets it before anything imports numpy."""
+    workers' ``python -m server.model.worker`` run ``server/__init__`` first, which sets it before
+    anything imports numpy; ``tests/__init__`` imports ``server`` so that the tests and the
+    benchmarks (``python -m tests.bench...``, whose modules import numpy at their top) run with
+    the server's setting rather than measure OpenBLAS helper threads the server never has."""
     import os
     import subprocess
     import sys
 
     check = (
         "import os, sys\n"
-        "import server\n"
+        f"import {package}\n"
         "assert 'numpy' not in sys.modules, 'numpy loaded before the thread setting'\n"
         "print(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    out = subprocess.run(
-        [sys.executable, "-c", check], cwd=SERVER.parent, env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "1"
-
-
-def test_benchmarks_and_tests_get_the_servers_blas_setting() -> None:
-    """``python -m tests.bench.bench_signs`` imports numpy at its top; the tests package must
-    have imported ``server`` before that, or the benchmark measures OpenBLAS helper threads."""
-    import os
-    import subprocess
-    import sys
-
-    check = "import sys, os\nimport tests.bench.bench_signs\nprint(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     out = subprocess.run(
         [sys.executable, "-c", check], cwd=SERVER.parent, env=env, capture_output=True, text=True, check=True
